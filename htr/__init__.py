@@ -1,0 +1,1 @@
+"""Small library behind `run_trocr.py`: data pipeline, model set-up, metrics, cards, inference, reports."""

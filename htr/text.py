@@ -1,0 +1,17 @@
+"""Label clean-up shared by data preparation, training and evaluation.
+
+The seed "cleaned Unicode and spacing": the same transcription typed on two machines can differ in
+Unicode composition (``é`` as one code point or as ``e`` + combining accent) and in runs of spaces,
+tabs or non-breaking spaces. Both inflate CER without any real reading error, so every label and
+every prediction goes through one function before it is stored or scored.
+"""
+
+import re
+import unicodedata
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def normalize_text(text: str) -> str:
+    """Unicode NFC, every whitespace run (incl. NBSP, tabs, newlines) to one space, stripped."""
+    return _WHITESPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()

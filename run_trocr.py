@@ -1,0 +1,344 @@
+#!/usr/bin/env python
+"""Fine-tune a TrOCR model (VisionEncoderDecoder) for handwritten text recognition.
+
+    accelerate launch run_trocr.py recipes/iam_imgur.json [--field value ...]
+
+A recipe (JSON) gives the arguments; anything on the command line overrides it. The data are
+`english.csv` files (`image`, `label`); images are opened and processed batch by batch, never held
+in memory. Evaluation decodes with `generate()` and reports corpus-level CER and WER in percent.
+The steps follow transformers' example scripts: parse → log → checkpoint → model → data → train →
+evaluate → predict → card/push.
+"""
+
+import csv
+import json
+import logging
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import datasets
+import torch
+import transformers
+from htr.card import write_model_card
+from htr.publish import publish
+from transformers import (
+    AutoProcessor,
+    HfArgumentParser,
+    Seq2SeqTrainer,
+    Seq2SeqTrainingArguments,
+    VisionEncoderDecoderModel,
+    set_seed,
+)
+
+from htr.checkpoints import last_complete_checkpoint
+from htr.data import ImageTextTransform, TrOCRCollator, load_splits
+from htr.metrics import build_compute_metrics, decode, row_cer
+from htr.modeling import fix_model_config
+from htr.recipe import RecipeError, parse_recipe_and_cli, run_config
+from htr.text import normalize_text
+
+logger = logging.getLogger("run_trocr")
+
+
+@dataclass
+class ModelArguments:
+    """Which model and processor to fine-tune."""
+
+    model_name_or_path: str = field(
+        default="microsoft/trocr-base-handwritten",
+        metadata={"help": "Hub id or local folder of a VisionEncoderDecoder (TrOCR) checkpoint."},
+    )
+    processor_name: str | None = field(
+        default=None, metadata={"help": "Hub id or folder of the processor, if not the model's own."}
+    )
+    cache_dir: str | None = field(
+        default=None, metadata={"help": "Where downloaded models are cached (default: the HF cache)."}
+    )
+    model_revision: str = field(
+        default="main", metadata={"help": "Branch, tag or commit of the model on the Hub."}
+    )
+    freeze_encoder: bool = field(
+        default=False,
+        metadata={"help": "Train only the decoder (faster, less memory; helps with very little data)."},
+    )
+
+
+@dataclass
+class DataTrainingArguments:
+    """Which data to train and evaluate on, and how to read and decode it."""
+
+    train_file: str | None = field(
+        default=None, metadata={"help": "Training CSV (`image`,`label`; optional `writer`, `split`)."}
+    )
+    validation_file: str | None = field(
+        default=None,
+        metadata={
+            "help": "Validation CSV. Without it, validation comes from the train CSV's split column "
+            "or a writer-disjoint hold-out of validation_split_percentage."
+        },
+    )
+    test_file: str | None = field(default=None, metadata={"help": "Test CSV, scored by --do_predict."})
+    image_column_name: str = field(default="image", metadata={"help": "CSV column with image paths."})
+    label_column_name: str = field(default="label", metadata={"help": "CSV column with transcriptions."})
+    writer_column_name: str = field(
+        default="writer", metadata={"help": "CSV column naming the writer; keeps writers out of two splits."}
+    )
+    split_column_name: str = field(
+        default="split", metadata={"help": "CSV column with train/validation/test, used when present."}
+    )
+    image_root: str | None = field(
+        default=None,
+        metadata={"help": "Folder that relative image paths start from (default: each CSV's own folder)."},
+    )
+    validation_split_percentage: float = field(
+        default=5.0,
+        metadata={
+            "help": "Percent of the train CSV held out for validation when there is no validation "
+            "file or split column (by writer when a writer column exists)."
+        },
+    )
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Use only the first N training rows (quick runs, debugging)."}
+    )
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Use only N validation rows."})
+    max_predict_samples: int | None = field(default=None, metadata={"help": "Use only N test rows."})
+    max_target_length: int = field(
+        default=128, metadata={"help": "Longest label in tokens; longer labels are truncated (and reported)."}
+    )
+    text_normalization: bool = field(
+        default=True,
+        metadata={"help": "Unicode NFC and whitespace collapse of labels before training and scoring."},
+    )
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "Name of the training data for the model card, e.g. 'IAM + Imgur5K'."}
+    )
+    dataset_ids: list[str] = field(
+        default_factory=list, metadata={"help": "Hub dataset ids for the model card's metadata."}
+    )
+    language: str = field(default="en", metadata={"help": "Language code of the handwriting, for the card."})
+
+
+@dataclass
+class TrOCRTrainingArguments(Seq2SeqTrainingArguments):
+    """Seq2SeqTrainingArguments plus the resume switch the example scripts have (gone from v5's Trainer)."""
+
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Start training from scratch even if output_dir holds checkpoints (default: resume)."
+        },
+    )
+
+
+def choose_precision(training_args: TrOCRTrainingArguments) -> tuple[TrOCRTrainingArguments, str]:
+    """Keep fp16 on CUDA; elsewhere train in fp32, because fp16 autocast on CPU is ~10x slower."""
+    if training_args.fp16 and not torch.cuda.is_available():
+        logger.warning(
+            "fp16 was requested but there is no CUDA GPU: training in fp32 instead (fp16 on CPU crawls)."
+        )
+        return replace(training_args, fp16=False, fp16_full_eval=False), "fp32 (fp16 requested, no CUDA GPU)"
+    if training_args.fp16:
+        return training_args, "fp16 mixed precision"
+    return training_args, "bf16 mixed precision" if training_args.bf16 else "fp32"
+
+
+def write_predictions(path: Path, images: list[str], labels: list[str], predictions: list[str]) -> None:
+    """Write image, reference, prediction and the row's CER, worst rows easy to sort for."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["image", "label", "prediction", "cer"])
+        for image, label, prediction in zip(images, labels, predictions, strict=True):
+            writer.writerow([image, label, prediction, f"{row_cer(prediction, label):.2f}"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    # 1. Parse the recipe and the command-line overrides.
+    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, TrOCRTrainingArguments))
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        model_args, data_args, training_args = parse_recipe_and_cli(parser, argv)
+    except RecipeError as error:
+        parser.error(str(error))
+    recipe = argv[0] if argv and argv[0].endswith(".json") else None
+
+    # 2. Logging: the main process logs at INFO, the others only warnings.
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%m/%d/%Y %H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )
+    if training_args.should_log:
+        transformers.utils.logging.set_verbosity_info()  # "passive" then means INFO on the main process
+    log_level = training_args.get_process_log_level()
+    for library_logger in (logger, logging.getLogger("htr")):
+        library_logger.setLevel(log_level)
+    datasets.utils.logging.set_verbosity(log_level)
+    transformers.utils.logging.set_verbosity(log_level)
+    transformers.utils.logging.enable_default_handler()
+    transformers.utils.logging.enable_explicit_format()
+    training_args, precision = choose_precision(training_args)
+    if (training_args.do_eval or training_args.do_predict) and not training_args.predict_with_generate:
+        logger.warning("predict_with_generate is off: turning it on, CER/WER need generated text.")
+        training_args = replace(training_args, predict_with_generate=True)
+    # The transform turns image/label columns into pixel_values/labels; the Trainer must not drop them.
+    training_args = replace(training_args, remove_unused_columns=False)
+    push_to_hub = training_args.push_to_hub
+    if push_to_hub:  # We publish an allowlist ourselves at the end instead of the Trainer's full-folder push.
+        training_args = replace(training_args, push_to_hub=False)
+    logger.info("Training/evaluation parameters %s", training_args)
+
+    # 3. Detect the last checkpoint to resume from.
+    output_dir = Path(training_args.output_dir)
+    last_checkpoint = None
+    if output_dir.is_dir() and training_args.do_train and not training_args.overwrite_output_dir:
+        last_checkpoint = last_complete_checkpoint(output_dir)
+        if last_checkpoint is not None and training_args.resume_from_checkpoint is None:
+            logger.info("Resuming from %s (use --overwrite_output_dir to start over).", last_checkpoint)
+
+    # 4. Seed everything that samples.
+    set_seed(training_args.seed)
+
+    # 5. Load the processor and the model; make their token ids and generation settings agree.
+    generation_max_length = training_args.generation_max_length or data_args.max_target_length
+    num_beams = training_args.generation_num_beams or 1
+    training_args = replace(
+        training_args, generation_max_length=generation_max_length, generation_num_beams=num_beams
+    )
+    hub_kwargs = {"cache_dir": model_args.cache_dir, "revision": model_args.model_revision}
+    processor = AutoProcessor.from_pretrained(
+        model_args.processor_name or model_args.model_name_or_path, **hub_kwargs
+    )
+    model = VisionEncoderDecoderModel.from_pretrained(model_args.model_name_or_path, **hub_kwargs)
+    fix_model_config(model, processor.tokenizer, generation_max_length, num_beams)
+    if model_args.freeze_encoder:
+        model.encoder.requires_grad_(False)
+
+    # 6. Load the CSVs and attach the on-the-fly image/label transform.
+    splits, sources = load_splits(
+        data_args.train_file,
+        data_args.validation_file,
+        data_args.test_file,
+        split_column=data_args.split_column_name,
+        writer_column=data_args.writer_column_name,
+        validation_split_percentage=data_args.validation_split_percentage,
+        seed=training_args.seed,
+    )
+    limits = {
+        "train": data_args.max_train_samples,
+        "validation": data_args.max_eval_samples,
+        "test": data_args.max_predict_samples,
+    }
+    for name, limit in limits.items():
+        if name in splits and limit is not None:
+            splits[name] = splits[name].select(range(min(limit, len(splits[name]))))
+    wanted = {
+        "train": training_args.do_train,
+        "validation": training_args.do_eval,
+        "test": training_args.do_predict,
+    }
+    for name, needed in wanted.items():
+        if needed and name not in splits:
+            raise ValueError(
+                f"--do_{'predict' if name == 'test' else name[:5]} needs a {name} split: give --{name}_file."
+            )
+    model_inputs = {
+        name: dataset.with_transform(
+            ImageTextTransform(
+                processor=processor,
+                csv_dir=sources[name].parent,
+                image_root=Path(data_args.image_root) if data_args.image_root else None,
+                image_column=data_args.image_column_name,
+                label_column=data_args.label_column_name,
+                max_target_length=data_args.max_target_length,
+                normalize=data_args.text_normalization,
+            ),
+            columns=[data_args.image_column_name, data_args.label_column_name],
+        )
+        for name, dataset in splits.items()
+    }
+
+    # 7. Build the trainer.
+    trainer = Seq2SeqTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=model_inputs.get("train") if training_args.do_train else None,
+        eval_dataset=model_inputs.get("validation") if training_args.do_eval else None,
+        processing_class=processor,
+        data_collator=TrOCRCollator(),
+        compute_metrics=build_compute_metrics(processor.tokenizer),
+    )
+    if trainer.is_world_process_zero():
+        output_dir.mkdir(parents=True, exist_ok=True)
+        config = run_config(
+            model_args,
+            data_args,
+            training_args,
+            recipe=recipe,
+            precision=precision,
+            world_size=training_args.world_size,
+        )
+        (output_dir / "run_config.json").write_text(
+            json.dumps(config, indent=2, default=str), encoding="utf-8"
+        )
+
+    # 8. Train.
+    if training_args.do_train:
+        checkpoint = training_args.resume_from_checkpoint or (
+            str(last_checkpoint) if last_checkpoint else None
+        )
+        train_result = trainer.train(resume_from_checkpoint=checkpoint)
+        trainer.save_model()  # also saves the processor
+        metrics = train_result.metrics
+        metrics["train_samples"] = len(splits["train"])
+        trainer.log_metrics("train", metrics)
+        trainer.save_metrics("train", metrics)
+        trainer.save_state()
+
+    # 9. Evaluate on the validation split with generate().
+    if training_args.do_eval:
+        logger.info(
+            "*** Evaluate (%s) ***", "greedy" if num_beams == 1 else f"beam search, {num_beams} beams"
+        )
+        metrics = trainer.evaluate(metric_key_prefix="eval")
+        metrics["eval_samples"] = len(splits["validation"])
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+
+    # 10. Predict on the test split and write every prediction next to its reference.
+    if training_args.do_predict:
+        logger.info("*** Predict ***")
+        results = trainer.predict(model_inputs["test"], metric_key_prefix="test")
+        metrics = results.metrics
+        metrics["test_samples"] = len(splits["test"])
+        trainer.log_metrics("test", metrics)
+        trainer.save_metrics("test", metrics)
+        if trainer.is_world_process_zero():
+            test = splits["test"]
+            labels = [normalize_text(label) for label in test[data_args.label_column_name]]
+            predictions = [normalize_text(text) for text in decode(results.predictions, processor.tokenizer)]
+            write_predictions(
+                output_dir / "predictions_test.csv",
+                list(test[data_args.image_column_name]),
+                labels,
+                predictions,
+            )
+
+    # 11. Write the model card, and publish what the user means to publish.
+    if trainer.is_world_process_zero():
+        if not training_args.do_train:
+            trainer.save_model()  # an evaluation-only run still leaves a loadable, card-carrying folder
+        card_path = write_model_card(output_dir)
+        logger.info("Model card written to %s", card_path)
+        if push_to_hub:
+            repo_id = training_args.hub_model_id or output_dir.name
+            publish(
+                output_dir,
+                repo_id,
+                private=bool(training_args.hub_private_repo),
+                revision=training_args.hub_revision,
+            )
+
+
+if __name__ == "__main__":
+    main()

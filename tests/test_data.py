@@ -1,0 +1,81 @@
+from pathlib import Path
+
+import pytest
+import torch
+from datasets import Dataset
+from transformers import AutoProcessor
+
+from htr.data import ImageTextTransform, TrOCRCollator, load_splits, read_csv, split_by_writer
+from htr.images import resolve_image_path
+
+
+def test_relative_paths_start_at_the_csv_folder_unless_image_root_or_absolute(tmp_path):
+    assert resolve_image_path("img/a.png", tmp_path) == tmp_path / "img/a.png"
+    assert resolve_image_path("img/a.png", tmp_path, "/data") == Path("/data/img/a.png")
+    assert resolve_image_path("/abs/a.png", tmp_path, "/data") == Path("/abs/a.png")
+
+
+def test_csv_values_stay_text_and_bom_does_not_rename_a_column(tmp_path):
+    path = tmp_path / "english.csv"
+    path.write_bytes('\ufeffimage,label\na.png,NA\nb.png,007\nc.png,"comma, and\nnewline"\n'.encode())
+    dataset = read_csv(path)
+    assert dataset.column_names == ["image", "label"]
+    assert list(dataset["label"]) == ["NA", "007", "comma, and\nnewline"]
+
+
+def test_writer_disjoint_split_keeps_each_writer_on_one_side():
+    writers = [f"w{i % 10}" for i in range(200)]
+    dataset = Dataset.from_dict({"image": [f"{i}.png" for i in range(200)], "label": ["x"] * 200, "writer": writers})
+    parts = split_by_writer(dataset, 20, seed=0, writer_column="writer")
+    train, validation = set(parts["train"]["writer"]), set(parts["validation"]["writer"])
+    assert train and validation and not train & validation
+    assert len(parts["train"]) + len(parts["validation"]) == 200
+    assert len(parts["validation"]) == 40  # two whole writers of 20 rows
+
+
+def test_split_column_divides_the_train_csv(tmp_path):
+    path = tmp_path / "english.csv"
+    path.write_text("image,label,split\na.png,a,train\nb.png,b,validation\nc.png,c,test\nd.png,d,train\n")
+    splits, sources = load_splits(
+        str(path), None, None, split_column="split", writer_column="writer",
+        validation_split_percentage=10, seed=0,
+    )
+    assert {name: list(part["label"]) for name, part in splits.items()} == {
+        "train": ["a", "d"], "validation": ["b"], "test": ["c"],
+    }
+    assert sources["validation"] == path
+
+
+def test_unknown_split_values_are_named(tmp_path):
+    path = tmp_path / "english.csv"
+    path.write_text("image,label,split\na.png,a,training\n")
+    with pytest.raises(ValueError, match="'training'"):
+        load_splits(str(path), None, None, split_column="split", writer_column="writer",
+                    validation_split_percentage=0, seed=0)
+
+
+def test_collator_pads_labels_to_the_batch_longest_with_minus_100():
+    features = [
+        {"pixel_values": torch.zeros(3, 4, 4), "labels": [0, 5, 2]},
+        {"pixel_values": torch.ones(3, 4, 4), "labels": [0, 5, 6, 7, 8, 2]},
+    ]
+    batch = TrOCRCollator()(features)
+    assert batch["pixel_values"].shape == (2, 3, 4, 4)
+    assert batch["labels"].tolist() == [[0, 5, 2, -100, -100, -100], [0, 5, 6, 7, 8, 2]]
+
+
+def test_transform_opens_images_as_rgb_and_tokenizes_normalised_labels(tiny_model_dir, words_csv):
+    processor = AutoProcessor.from_pretrained(tiny_model_dir)
+    transform = ImageTextTransform(processor, words_csv.parent, None, "image", "label", 128, normalize=True)
+    rows = read_csv(words_csv).select(range(2))
+    batch = transform({"image": list(rows["image"]), "label": ["  two\u00a0 words ", "e\u0301"]})
+    assert batch["pixel_values"].shape == (2, 3, 32, 128)
+    assert processor.tokenizer.batch_decode(batch["labels"], skip_special_tokens=True) == ["two words", "\u00e9"]
+
+
+def test_labels_longer_than_the_target_length_are_truncated_to_it(tiny_model_dir, words_csv):
+    processor = AutoProcessor.from_pretrained(tiny_model_dir)
+    transform = ImageTextTransform(processor, words_csv.parent, None, "image", "label", 10, normalize=True)
+    rows = read_csv(words_csv).select(range(1))
+    batch = transform({"image": list(rows["image"]), "label": ["x" * 50]})
+    assert len(batch["labels"][0]) == 10

@@ -1,0 +1,73 @@
+import torch
+from transformers import AutoProcessor, GenerationConfig, VisionEncoderDecoderModel
+
+from htr.modeling import build_tiny_model, build_tiny_tokenizer, fix_model_config
+
+
+def test_tiny_tokenizer_is_laid_out_like_trocr_base():
+    tokenizer = build_tiny_tokenizer()
+    assert tokenizer.convert_ids_to_tokens([0, 1, 2, 3]) == ["<s>", "<pad>", "</s>", "<unk>"]
+    ids = tokenizer("Hi there").input_ids
+    assert ids[0] == 0 and ids[-1] == 2
+    assert tokenizer.decode(ids, skip_special_tokens=True) == "Hi there"
+
+
+def test_saved_tiny_model_loads_through_from_pretrained(tiny_model_dir):
+    model = VisionEncoderDecoderModel.from_pretrained(tiny_model_dir)
+    processor = AutoProcessor.from_pretrained(tiny_model_dir)
+    assert model.config.decoder_start_token_id == processor.tokenizer.eos_token_id == 2
+    assert model.generation_config.max_length == 128
+
+
+def _broken_model():
+    """A model whose config lacks every id, as some hand-made checkpoints do."""
+    model, processor = build_tiny_model()
+    for name in ("decoder_start_token_id", "pad_token_id", "eos_token_id"):
+        setattr(model.config, name, None)
+    model.generation_config = GenerationConfig()  # max_length 20, no ids
+    return model, processor
+
+
+def test_missing_ids_are_filled_with_trocr_start_token_not_bos():
+    model, processor = _broken_model()
+    changes = fix_model_config(model, processor.tokenizer, generation_max_length=96, num_beams=1)
+    assert model.config.decoder_start_token_id == 2  # </s>, not <s> (0)
+    assert model.config.pad_token_id == 1
+    assert model.generation_config.decoder_start_token_id == 2
+    assert any(change.startswith("decoder_start_token_id") for change in changes)
+
+
+def test_loss_and_generate_work_after_the_fix_and_crash_before():
+    model, processor = _broken_model()
+    pixel_values = torch.zeros(1, 3, 32, 128)
+    labels = torch.tensor([processor.tokenizer("ab").input_ids])
+    try:
+        model(pixel_values=pixel_values, labels=labels)
+        raised = False
+    except ValueError:
+        raised = True
+    assert raised, "an unfixed config should not compute a loss"
+    fix_model_config(model, processor.tokenizer, generation_max_length=96, num_beams=1)
+    assert torch.isfinite(model(pixel_values=pixel_values, labels=labels).loss)
+    assert model.generate(pixel_values).shape[0] == 1
+
+
+def test_generation_length_is_not_the_silent_default_of_20():
+    model, processor = _broken_model()
+    fix_model_config(model, processor.tokenizer, generation_max_length=60, num_beams=4)
+    assert model.generation_config.max_length == 60
+    assert model.generation_config.num_beams == 4 and model.generation_config.early_stopping
+    # An untrained decoder never emits </s>: generation must run to the configured length, not 20.
+    with torch.no_grad():
+        model.decoder.output_projection.bias = torch.nn.Parameter(torch.zeros(model.config.vocab_size))
+        model.decoder.output_projection.bias[processor.tokenizer.eos_token_id] = -1e4
+    out = model.generate(torch.zeros(1, 3, 32, 128), num_beams=1)
+    assert out.shape[1] == 60
+
+
+def test_a_different_start_token_in_a_checkpoint_is_kept_and_warned(caplog):
+    model, processor = build_tiny_model()
+    model.config.decoder_start_token_id = 0
+    fix_model_config(model, processor.tokenizer, generation_max_length=32, num_beams=1)
+    assert model.config.decoder_start_token_id == 0
+    assert "start from </s>" in caplog.text

@@ -1,0 +1,66 @@
+import json
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+from transformers import HfArgumentParser
+
+from htr.recipe import RecipeError, parse_recipe_and_cli
+from run_trocr import DataTrainingArguments, ModelArguments, TrOCRTrainingArguments
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def parse(argv):
+    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, TrOCRTrainingArguments))
+    return parse_recipe_and_cli(parser, argv)
+
+
+def test_command_line_overrides_the_recipe():
+    recipe = str(ROOT / "recipes/iam_imgur.json")
+    model, data, training = parse([recipe, "--num_train_epochs", "1", "--max_train_samples", "64"])
+    assert training.num_train_epochs == 1 and data.max_train_samples == 64
+    assert training.learning_rate == 5e-5  # untouched recipe value
+    assert model.model_name_or_path == "microsoft/trocr-base-handwritten"
+
+
+def test_unknown_recipe_field_suggests_the_closest(tmp_path):
+    recipe = tmp_path / "r.json"
+    recipe.write_text(json.dumps({"output_dir": "x", "learning_rte": 1e-4}))
+    with pytest.raises(RecipeError, match="did you mean 'learning_rate'"):
+        parse([str(recipe)])
+
+
+@pytest.mark.parametrize("where", ["recipe", "cli"])
+def test_a_hub_token_is_refused_so_it_is_never_saved(tmp_path, where):
+    recipe = tmp_path / "r.json"
+    recipe.write_text(json.dumps({"output_dir": "x", **({"hub_token": "hf_x"} if where == "recipe" else {})}))
+    extra = ["--hub_token", "hf_x"] if where == "cli" else []
+    with pytest.raises(RecipeError, match="HF_TOKEN"):
+        parse([str(recipe), *extra])
+
+
+def test_iam_imgur_recipe_is_the_seed_configuration():
+    recipe = json.loads((ROOT / "recipes/iam_imgur.json").read_text())
+    assert recipe["model_name_or_path"] == "microsoft/trocr-base-handwritten"
+    assert recipe["num_train_epochs"] == 10
+    assert recipe["learning_rate"] == 5e-5 and recipe["optim"] == "adamw_torch"
+    assert recipe["per_device_train_batch_size"] == 4
+    assert recipe["fp16"] is True
+    assert recipe["max_target_length"] == 128
+    assert recipe["predict_with_generate"] is True
+    assert recipe["eval_strategy"] == recipe["save_strategy"] == "epoch"
+    assert recipe["metric_for_best_model"] == "cer" and recipe["greater_is_better"] is False
+    for path in ("recipes/iam_imgur.json", "recipes/iam_imgur_large.json", "recipes/smoke.json"):
+        parse([str(ROOT / path)])  # every shipped recipe parses
+
+
+def test_help_documents_every_field():
+    result = subprocess.run([sys.executable, "run_trocr.py", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0
+    for group in (ModelArguments, DataTrainingArguments):
+        for field in fields(group):
+            assert f"--{field.name}" in result.stdout
+            assert field.metadata.get("help"), f"{field.name} has no help string"
