@@ -1,0 +1,262 @@
+"""The model card is built from what the run recorded, and the Hub can read its metrics back."""
+
+import copy
+import json
+import re
+import shutil
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pytest
+from huggingface_hub import ModelCard, metadata_load
+from PIL import Image
+
+from htr.card import main, write_model_card
+from htr.modeling import build_tiny_model
+
+RUN_CONFIG: dict[str, Any] = {
+    "model_args": {
+        "model_name_or_path": "microsoft/trocr-base-handwritten",
+        "processor_name": None,
+        "freeze_encoder": False,
+    },
+    "data_args": {
+        "train_file": "/home/me/data/train/english.csv",
+        "validation_file": "/home/me/data/val/english.csv",
+        "test_file": "/home/me/data/test/english.csv",
+        "dataset_name": "IAM + Imgur5K",
+        "dataset_ids": ["Teklia/IAM-line"],
+        "language": "en",
+        "max_target_length": 128,
+        "num_beams": 4,
+        "generation_max_length": 128,
+        "text_normalization": True,
+    },
+    "training_args": {
+        "num_train_epochs": 10.0,
+        "max_steps": -1,
+        "learning_rate": 5e-05,
+        "per_device_train_batch_size": 8,
+        "gradient_accumulation_steps": 4,
+        "fp16": True,
+        "bf16": False,
+        "seed": 42,
+        "optim": "adamw_torch_fused",
+        "lr_scheduler_type": "linear",
+        "warmup_steps": 500,
+        "weight_decay": 0.01,
+        "hub_model_id": None,
+        "hub_token": "<HUB_TOKEN>",
+        "output_dir": "/home/me/runs/iam",
+    },
+    "precision": "fp16",
+    "world_size": 2,
+    "recipe": "recipes/iam_base.yaml",
+}
+METRICS = {
+    "eval_cer": 6.32,
+    "eval_wer": 17.5,
+    "eval_samples": 976,
+    "test_cer": 7.05,
+    "test_wer": 19.81,
+    "test_samples": 2915,
+    "train_loss": 0.41,
+    "epoch": 10.0,
+}
+# What a run leaves next to the model that must never reach the Hub.
+DEBRIS = (
+    "training_args.bin",
+    "trainer_state.json",
+    "predictions_test.csv",
+    "skipped_rows.csv",
+    "english.csv",
+    "runs/Nov25_15-00-00/events.out.tfevents.1.host",
+    "checkpoint-2/optimizer.pt",
+    "checkpoint-2/scheduler.pt",
+    "checkpoint-2/scaler.pt",
+    "checkpoint-2/rng_state.pth",
+    "checkpoint-2/trainer_state.json",
+    "checkpoint-2/training_args.bin",
+)
+
+
+def save_tiny_model(folder: Path) -> Path:
+    """A real (tiny, random) VisionEncoderDecoderModel and TrOCRProcessor saved with save_pretrained."""
+    model, processor = build_tiny_model(
+        encoder_width=32, encoder_layers=1, decoder_width=32, decoder_layers=1
+    )
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def write_run(
+    output_dir: Path,
+    model_dir: Path,
+    run_config: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> Path:
+    """An output dir as run_trocr.py leaves it: model, processor, run files, a checkpoint and debris."""
+    shutil.copytree(model_dir, output_dir)
+    checkpoint = output_dir / "checkpoint-2"
+    checkpoint.mkdir()
+    for name in ("model.safetensors", "config.json", "generation_config.json"):
+        shutil.copy(model_dir / name, checkpoint / name)
+    for name in DEBRIS:
+        (output_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (output_dir / name).write_bytes(b"image,text\nline.png,a private label\n")
+    (output_dir / "run_config.json").write_text(json.dumps(run_config or RUN_CONFIG), encoding="utf-8")
+    if metrics is not None:
+        (output_dir / "all_results.json").write_text(json.dumps(metrics), encoding="utf-8")
+    return output_dir
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_model(tmp_path_factory.mktemp("tiny_model"))
+
+
+def model_index_scores(card_path: Path) -> dict[tuple[str, str], float]:
+    """(split, metric) -> value, read back the way the Hub reads the YAML header."""
+    results = metadata_load(card_path)["model-index"][0]["results"]
+    return {
+        (result["dataset"]["split"], metric["type"]): metric["value"]
+        for result in results
+        for metric in result["metrics"]
+    }
+
+
+def test_metadata_round_trips_through_the_hub_parsers(tmp_path: Path, model_dir: Path) -> None:
+    card_path = write_model_card(write_run(tmp_path / "out", model_dir, metrics=METRICS), "alice/trocr-iam")
+
+    metadata = metadata_load(card_path)
+    assert metadata["library_name"] == "transformers"
+    assert metadata["pipeline_tag"] == "image-to-text"
+    assert metadata["base_model"] == "microsoft/trocr-base-handwritten"
+    assert metadata["datasets"] == ["Teklia/IAM-line"]
+    assert metadata["language"] == "en"
+    assert metadata["license"] == "mit"
+    assert {"trocr", "handwriting", "ocr", "htr"} <= set(metadata["tags"])
+    index = metadata["model-index"][0]
+    assert index["name"] == "trocr-iam"
+    assert {result["task"]["type"] for result in index["results"]} == {"image-to-text"}
+    assert {metric["name"] for result in index["results"] for metric in result["metrics"]} == {
+        "Validation CER (beam 4)",
+        "Validation WER (beam 4)",
+        "Test CER (beam 4)",
+        "Test WER (beam 4)",
+    }
+    expected = {
+        ("validation", "cer"): 6.32,
+        ("validation", "wer"): 17.5,
+        ("test", "cer"): 7.05,
+        ("test", "wer"): 19.81,
+    }
+    assert model_index_scores(card_path) == expected
+    loaded = ModelCard.load(card_path).data.eval_results
+    assert {(result.dataset_split, result.metric_type): result.metric_value for result in loaded} == expected
+    assert {result.dataset_name for result in loaded} == {"IAM + Imgur5K"}
+
+
+def test_prose_reports_the_run_as_recorded(tmp_path: Path, model_dir: Path) -> None:
+    text = write_model_card(write_run(tmp_path / "out", model_dir, metrics=METRICS)).read_text(
+        encoding="utf-8"
+    )
+
+    for expected in (
+        "[microsoft/trocr-base-handwritten](https://huggingface.co/microsoft/trocr-base-handwritten)",
+        "fine-tuned on IAM + Imgur5K",
+        "| Epochs | 10 |",
+        "| Learning rate | 5e-05 |",
+        "8 per device × 4 accumulation × 2 device(s) = 64 effective",
+        "| Precision | fp16 |",
+        "adamw_torch_fused, weight decay 0.01",
+        "| LR scheduler | linear |",
+        "| Warmup | 500 steps |",
+        "| Seed | 42 |",
+        "| Image size | 32×128 pixels (height × width) |",
+        "| Max target length | 128 tokens |",
+        "| validation | 976 | 6.32 | 17.50 | beam 4, max length 128 |",
+        "| test | 2915 | 7.05 | 19.81 | beam 4, max length 128 |",
+        "accelerate launch run_trocr.py recipes/iam_base.yaml",
+        "Unicode NFC",
+        "One line or word at a time",
+        f"- transformers {version('transformers')}",
+        f"- torch {version('torch')}",
+    ):
+        assert expected in text, expected
+    assert "None" not in text
+    assert "/home/me" not in text  # local paths stay local
+    # Without a repo id the snippet loads the local output dir, which exists.
+    assert f'from_pretrained("{tmp_path / "out"}")' in text
+
+
+def test_missing_fields_fall_back_instead_of_rendering_none(tmp_path: Path, model_dir: Path) -> None:
+    run = copy.deepcopy(RUN_CONFIG)
+    del run["recipe"], run["precision"], run["world_size"]
+    run["model_args"].update(model_name_or_path=str(model_dir), license="apache-2.0")
+    run["data_args"].update(dataset_name=None, dataset_ids=[], num_beams=1, text_normalization=False)
+    run["training_args"].update(fp16=False, bf16=True)
+    metrics = {"test_cer": 7.05, "test_wer": 19.81, "test_samples": 2915}
+    card_path = write_model_card(write_run(tmp_path / "out", model_dir, run, metrics), "alice/trocr-iam")
+    text = card_path.read_text(encoding="utf-8")
+
+    metadata = metadata_load(card_path)
+    assert "base_model" not in metadata  # a local path is not a Hub id; the Hub would reject it
+    assert "datasets" not in metadata
+    assert metadata["license"] == "apache-2.0"
+    assert model_index_scores(card_path) == {("test", "cer"): 7.05, ("test", "wer"): 19.81}
+    result = metadata["model-index"][0]["results"][0]
+    assert result["dataset"] == {"name": "test/english.csv", "type": "custom", "split": "test"}
+    assert result["metrics"][0]["name"] == "Test CER (greedy)"
+    for expected in (
+        "fine-tuned on `train/english.csv`, `val/english.csv`, `test/english.csv`",
+        "8 per device × 4 accumulation × 1 device(s) = 32 effective",
+        "| Precision | bf16 |",
+        "| test | 2915 | 7.05 | 19.81 | greedy, max length 128 |",
+        "did not record its recipe file",
+    ):
+        assert expected in text, expected
+    assert "None" not in text
+    assert "Unicode NFC" not in text
+    assert "| validation | 976 |" not in text  # no row for a split the run did not score
+
+
+def test_card_without_metrics_has_no_model_index(tmp_path: Path, model_dir: Path) -> None:
+    card_path = write_model_card(write_run(tmp_path / "out", model_dir), "alice/trocr-iam")
+
+    assert "model-index" not in metadata_load(card_path)
+    assert "This run recorded no validation or test metrics." in card_path.read_text(encoding="utf-8")
+
+
+def test_usage_snippet_runs(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output_dir = write_run(tmp_path / "out", model_dir, metrics=METRICS)
+    text = write_model_card(output_dir, "alice/trocr-iam").read_text(encoding="utf-8")
+    (snippet,) = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert "num_beams=4, max_length=128" in snippet  # decodes the way the scores were measured
+    Image.new("RGB", (200, 40), "white").save(tmp_path / "line.png")
+    monkeypatch.chdir(tmp_path)
+
+    exec(snippet.replace('"alice/trocr-iam"', repr(str(output_dir))), {})
+
+    assert capsys.readouterr().out.endswith("\n")  # reached the final print
+
+
+def test_cli_prints_the_card_it_writes(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output_dir = write_run(tmp_path / "out", model_dir, metrics=METRICS)
+
+    assert main([str(output_dir), "--repo_id", "alice/trocr-iam", "--print"]) == 0
+
+    printed = capsys.readouterr().out
+    assert printed == (output_dir / "README.md").read_text(encoding="utf-8")
+    assert 'from_pretrained("alice/trocr-iam")' in printed
+
+
+def test_cli_explains_a_dir_that_is_not_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(tmp_path)]) == 1
+    assert "run_config.json is missing" in capsys.readouterr().err
