@@ -10,9 +10,9 @@ The steps follow transformers' example scripts: parse → log → checkpoint →
 evaluate → predict → card/push.
 """
 
-import csv
 import json
 import logging
+import os
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,23 +20,26 @@ from pathlib import Path
 import datasets
 import torch
 import transformers
-from htr.card import write_model_card
-from htr.publish import publish
 from transformers import (
     AutoProcessor,
     HfArgumentParser,
-    Seq2SeqTrainer,
     Seq2SeqTrainingArguments,
     VisionEncoderDecoderModel,
     set_seed,
 )
+from transformers.training_args import ParallelMode
 
+from htr.card import write_model_card
 from htr.checkpoints import last_complete_checkpoint
-from htr.data import ImageTextTransform, TrOCRCollator, load_splits
-from htr.metrics import build_compute_metrics, decode, row_cer
+from htr.data import ImageTextTransform, TrOCRCollator, label_lengths, load_splits
+from htr.images import resolve_image_path
+from htr.metrics import build_compute_metrics, decode
 from htr.modeling import fix_model_config
+from htr.predictions import write_predictions
+from htr.publish import publish
 from htr.recipe import RecipeError, parse_recipe_and_cli, run_config
 from htr.text import normalize_text
+from htr.trainer import TrOCRTrainer
 
 logger = logging.getLogger("run_trocr")
 
@@ -143,13 +146,8 @@ def choose_precision(training_args: TrOCRTrainingArguments) -> tuple[TrOCRTraini
     return training_args, "bf16 mixed precision" if training_args.bf16 else "fp32"
 
 
-def write_predictions(path: Path, images: list[str], labels: list[str], predictions: list[str]) -> None:
-    """Write image, reference, prediction and the row's CER, worst rows easy to sort for."""
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["image", "label", "prediction", "cer"])
-        for image, label, prediction in zip(images, labels, predictions, strict=True):
-            writer.writerow([image, label, prediction, f"{row_cer(prediction, label):.2f}"])
+class LaunchError(RuntimeError):
+    """A launch that would silently run N independent copies of the training."""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -187,6 +185,14 @@ def main(argv: list[str] | None = None) -> None:
     if push_to_hub:  # We publish an allowlist ourselves at the end instead of the Trainer's full-folder push.
         training_args = replace(training_args, push_to_hub=False)
     logger.info("Training/evaluation parameters %s", training_args)
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched > 1 and training_args.parallel_mode != ParallelMode.DISTRIBUTED:
+        raise LaunchError(
+            f"{launched} processes were launched (WORLD_SIZE={launched}) but the Trainer is not distributed: "
+            "each process would train on all the data and write the same output_dir. "
+            + ("On CPU add --use_cpu true. " if not torch.cuda.is_available() else "")
+            + "See the README's multi-process section for a working launch line."
+        )
 
     # 3. Detect the last checkpoint to resume from.
     output_dir = Path(training_args.output_dir)
@@ -259,7 +265,8 @@ def main(argv: list[str] | None = None) -> None:
     }
 
     # 7. Build the trainer.
-    trainer = Seq2SeqTrainer(
+    group_by_length = training_args.do_train and training_args.train_sampling_strategy == "group_by_length"
+    trainer = TrOCRTrainer(
         model=model,
         args=training_args,
         train_dataset=model_inputs.get("train") if training_args.do_train else None,
@@ -267,6 +274,11 @@ def main(argv: list[str] | None = None) -> None:
         processing_class=processor,
         data_collator=TrOCRCollator(),
         compute_metrics=build_compute_metrics(processor.tokenizer),
+        train_label_lengths=label_lengths(
+            splits["train"], processor, data_args.label_column_name, data_args.text_normalization
+        )
+        if group_by_length
+        else None,
     )
     if trainer.is_world_process_zero():
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -314,15 +326,27 @@ def main(argv: list[str] | None = None) -> None:
         trainer.log_metrics("test", metrics)
         trainer.save_metrics("test", metrics)
         if trainer.is_world_process_zero():
-            test = splits["test"]
-            labels = [normalize_text(label) for label in test[data_args.label_column_name]]
-            predictions = [normalize_text(text) for text in decode(results.predictions, processor.tokenizer)]
-            write_predictions(
-                output_dir / "predictions_test.csv",
-                list(test[data_args.image_column_name]),
-                labels,
-                predictions,
+            test, image_root = splits["test"], data_args.image_root
+            predictions = decode(results.predictions, processor.tokenizer)
+            rows = (
+                {
+                    **row,
+                    "image": str(
+                        resolve_image_path(
+                            row[data_args.image_column_name], sources["test"].parent, image_root
+                        ).resolve()
+                    ),
+                    "label": normalize_text(row[data_args.label_column_name]),
+                    "prediction": normalize_text(prediction),
+                }
+                for row, prediction in zip(test, predictions, strict=True)
             )
+            extra = [
+                c
+                for c in test.column_names
+                if c not in (data_args.image_column_name, data_args.label_column_name)
+            ]
+            write_predictions(output_dir / "predictions_test.csv", rows, extra_columns=extra)
 
     # 11. Write the model card, and publish what the user means to publish.
     if trainer.is_world_process_zero():

@@ -182,3 +182,11 @@ def load_splits(
         splits["train"], splits["validation"] = held_out["train"], held_out["validation"]
         sources["validation"] = sources["train"]
     return splits, sources
+
+
+def label_lengths(
+    dataset: Dataset, processor: ProcessorMixin, label_column: str, normalize: bool
+) -> list[int]:
+    """Token count of every label, from the text alone, for length-grouped batching."""
+    texts = [normalize_text(text) if normalize else text for text in dataset[label_column]]
+    return [len(ids) for ids in processor.tokenizer(texts).input_ids]

@@ -131,8 +131,14 @@ def build_tiny_model(
     torch.manual_seed(seed)
     tokenizer = build_tiny_tokenizer()
     height, width = image_size
+    # Fit inside height x width keeping the aspect ratio, then pad right/bottom: a 3-letter word and
+    # a 60-character line keep the same letter shapes instead of being stretched to one width.
     image_processor = ViTImageProcessorPil(
-        size={"height": height, "width": width}, image_mean=[0.5] * 3, image_std=[0.5] * 3
+        size={"max_height": height, "max_width": width},
+        do_pad=True,
+        pad_size={"height": height, "width": width},
+        image_mean=[0.5] * 3,
+        image_std=[0.5] * 3,
     )
     processor = TrOCRProcessor(image_processor=image_processor, tokenizer=tokenizer)
     encoder = ViTModel(
