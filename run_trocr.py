@@ -31,15 +31,22 @@ from transformers.training_args import ParallelMode
 
 from htr.card import write_model_card
 from htr.checkpoints import last_complete_checkpoint
-from htr.data import ImageTextTransform, TrOCRCollator, label_lengths, load_splits
+from htr.data import (
+    DataPipelineError,
+    ImageTextTransform,
+    TrOCRCollator,
+    label_lengths,
+    load_splits,
+    order_by_difficulty,
+)
 from htr.images import resolve_image_path
 from htr.metrics import build_compute_metrics, decode
 from htr.modeling import fix_model_config
 from htr.predictions import write_predictions
-from htr.publish import publish
+from htr.publish import PublishError, publish
 from htr.recipe import RecipeError, parse_recipe_and_cli, run_config
 from htr.text import normalize_text
-from htr.trainer import TrOCRTrainer
+from htr.trainer import NonFiniteLossError, TrOCRTrainer
 
 logger = logging.getLogger("run_trocr")
 
@@ -120,6 +127,13 @@ class DataTrainingArguments:
         default_factory=list, metadata={"help": "Hub dataset ids for the model card's metadata."}
     )
     language: str = field(default="en", metadata={"help": "Language code of the handwriting, for the card."})
+    curriculum_column: str | None = field(
+        default=None,
+        metadata={
+            "help": "Numeric column (e.g. `difficulty` from data_prep.synthetic): train easiest rows "
+            "first, in that order every epoch, instead of shuffling."
+        },
+    )
 
 
 @dataclass
@@ -144,6 +158,14 @@ def choose_precision(training_args: TrOCRTrainingArguments) -> tuple[TrOCRTraini
     if training_args.fp16:
         return training_args, "fp16 mixed precision"
     return training_args, "bf16 mixed precision" if training_args.bf16 else "fp32"
+
+
+def user_message(error: Exception) -> str:
+    """The one line a user needs from an error; a DataLoader worker's copied traceback is dropped."""
+    text = str(error).strip()
+    if "Original Traceback" in text:  # torch re-raises worker errors with the worker's traceback as text
+        text = text.splitlines()[-1].split(": ", 1)[-1]
+    return text
 
 
 class LaunchError(RuntimeError):
@@ -238,6 +260,10 @@ def main(argv: list[str] | None = None) -> None:
     for name, limit in limits.items():
         if name in splits and limit is not None:
             splits[name] = splits[name].select(range(min(limit, len(splits[name]))))
+    if data_args.curriculum_column and "train" in splits:
+        splits["train"] = order_by_difficulty(splits["train"], data_args.curriculum_column, sources["train"])
+        training_args = replace(training_args, train_sampling_strategy="sequential")
+        logger.info("Curriculum: training rows ordered by '%s', easiest first.", data_args.curriculum_column)
     wanted = {
         "train": training_args.do_train,
         "validation": training_args.do_eval,
@@ -365,4 +391,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (DataPipelineError, NonFiniteLossError, LaunchError, PublishError) as error:
+        # Problems the user can fix: one clear message (the model stays on disk), no deep traceback.
+        sys.exit(f"error: {user_message(error)}")

@@ -190,3 +190,23 @@ def label_lengths(
     """Token count of every label, from the text alone, for length-grouped batching."""
     texts = [normalize_text(text) if normalize else text for text in dataset[label_column]]
     return [len(ids) for ids in processor.tokenizer(texts).input_ids]
+
+
+def order_by_difficulty(dataset: Dataset, column: str, path: str | Path) -> Dataset:
+    """Sort rows easiest first by a numeric difficulty column, for curriculum training.
+
+    The order is applied through an index mapping: no image is touched and nothing is copied.
+    """
+    if column not in dataset.column_names:
+        raise ValueError(
+            f"{path}: no column '{column}' for the curriculum; columns are {dataset.column_names}"
+        )
+    scores = []
+    for row, value in enumerate(dataset[column], start=1):
+        try:
+            scores.append(float(value))
+        except ValueError:
+            raise ValueError(
+                f"{path}: row {row} has {column}={value!r}, not a number. Fix the value or drop --curriculum_column"
+            ) from None
+    return dataset.select(sorted(range(len(scores)), key=scores.__getitem__))

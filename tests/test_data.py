@@ -5,7 +5,15 @@ import torch
 from datasets import Dataset
 from transformers import AutoProcessor
 
-from htr.data import ImageTextTransform, TrOCRCollator, load_splits, read_csv, split_by_writer
+from htr.data import (
+    ImageTextTransform,
+    TrOCRCollator,
+    label_lengths,
+    load_splits,
+    order_by_difficulty,
+    read_csv,
+    split_by_writer,
+)
 from htr.images import resolve_image_path
 
 
@@ -25,7 +33,9 @@ def test_csv_values_stay_text_and_bom_does_not_rename_a_column(tmp_path):
 
 def test_writer_disjoint_split_keeps_each_writer_on_one_side():
     writers = [f"w{i % 10}" for i in range(200)]
-    dataset = Dataset.from_dict({"image": [f"{i}.png" for i in range(200)], "label": ["x"] * 200, "writer": writers})
+    dataset = Dataset.from_dict(
+        {"image": [f"{i}.png" for i in range(200)], "label": ["x"] * 200, "writer": writers}
+    )
     parts = split_by_writer(dataset, 20, seed=0, writer_column="writer")
     train, validation = set(parts["train"]["writer"]), set(parts["validation"]["writer"])
     assert train and validation and not train & validation
@@ -37,11 +47,18 @@ def test_split_column_divides_the_train_csv(tmp_path):
     path = tmp_path / "english.csv"
     path.write_text("image,label,split\na.png,a,train\nb.png,b,validation\nc.png,c,test\nd.png,d,train\n")
     splits, sources = load_splits(
-        str(path), None, None, split_column="split", writer_column="writer",
-        validation_split_percentage=10, seed=0,
+        str(path),
+        None,
+        None,
+        split_column="split",
+        writer_column="writer",
+        validation_split_percentage=10,
+        seed=0,
     )
     assert {name: list(part["label"]) for name, part in splits.items()} == {
-        "train": ["a", "d"], "validation": ["b"], "test": ["c"],
+        "train": ["a", "d"],
+        "validation": ["b"],
+        "test": ["c"],
     }
     assert sources["validation"] == path
 
@@ -50,8 +67,15 @@ def test_unknown_split_values_are_named(tmp_path):
     path = tmp_path / "english.csv"
     path.write_text("image,label,split\na.png,a,training\n")
     with pytest.raises(ValueError, match="'training'"):
-        load_splits(str(path), None, None, split_column="split", writer_column="writer",
-                    validation_split_percentage=0, seed=0)
+        load_splits(
+            str(path),
+            None,
+            None,
+            split_column="split",
+            writer_column="writer",
+            validation_split_percentage=0,
+            seed=0,
+        )
 
 
 def test_collator_pads_labels_to_the_batch_longest_with_minus_100():
@@ -70,7 +94,10 @@ def test_transform_opens_images_as_rgb_and_tokenizes_normalised_labels(tiny_mode
     rows = read_csv(words_csv).select(range(2))
     batch = transform({"image": list(rows["image"]), "label": ["  two\u00a0 words ", "e\u0301"]})
     assert batch["pixel_values"].shape == (2, 3, 32, 128)
-    assert processor.tokenizer.batch_decode(batch["labels"], skip_special_tokens=True) == ["two words", "\u00e9"]
+    assert processor.tokenizer.batch_decode(batch["labels"], skip_special_tokens=True) == [
+        "two words",
+        "\u00e9",
+    ]
 
 
 def test_labels_longer_than_the_target_length_are_truncated_to_it(tiny_model_dir, words_csv):
@@ -79,3 +106,20 @@ def test_labels_longer_than_the_target_length_are_truncated_to_it(tiny_model_dir
     rows = read_csv(words_csv).select(range(1))
     batch = transform({"image": list(rows["image"]), "label": ["x" * 50]})
     assert len(batch["labels"][0]) == 10
+
+
+def test_curriculum_orders_rows_easiest_first_by_number_not_text(tmp_path):
+    dataset = Dataset.from_dict({"label": ["c", "a", "b", "d"], "difficulty": ["0.9", "0.1", "0.25", "10"]})
+    assert list(order_by_difficulty(dataset, "difficulty", "x.csv")["label"]) == ["a", "b", "c", "d"]
+
+
+def test_curriculum_names_the_row_with_a_bad_score():
+    dataset = Dataset.from_dict({"label": ["a", "b"], "difficulty": ["0.1", "hard"]})
+    with pytest.raises(ValueError, match="row 2 has difficulty='hard'"):
+        order_by_difficulty(dataset, "difficulty", "x.csv")
+
+
+def test_label_lengths_count_tokens_without_opening_images(tiny_model_dir):
+    processor = AutoProcessor.from_pretrained(tiny_model_dir)
+    dataset = Dataset.from_dict({"image": ["missing.png"] * 2, "label": ["ab", "a  b c"]})
+    assert label_lengths(dataset, processor, "label", normalize=True) == [4, 7]  # <s> ... </s>

@@ -1,0 +1,140 @@
+"""Interrupted runs, numerical blow-ups, bad launches and secrets: run_trocr.py as a user runs it."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from htr.data import DataPipelineError, ImageTextTransform, TrOCRCollator, read_csv
+from htr.modeling import build_tiny_model
+from run_trocr import user_message
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def command(model: Path, data: Path, output: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "run_trocr.py",
+        "--model_name_or_path",
+        str(model),
+        "--train_file",
+        str(data),
+        "--output_dir",
+        str(output),
+        "--do_train",
+        "--per_device_train_batch_size",
+        "8",
+        "--validation_split_percentage",
+        "0",
+        "--report_to",
+        "none",
+        "--max_target_length",
+        "32",
+        *extra,
+    ]
+
+
+def test_kill_9_then_the_same_command_resumes_and_finishes_the_same_steps(
+    tiny_model_dir, words_csv, tmp_path
+):
+    output = tmp_path / "out"
+    args = command(tiny_model_dir, words_csv, output, "--max_steps", "150", "--save_steps", "10")
+    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (output / "checkpoint-20" / "trainer_state.json").exists():
+        assert process.poll() is None and time.time() < deadline, "training ended before it could be killed"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (output / "trainer_state.json").exists()  # it really died mid-run
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Resuming from" in result.stdout + result.stderr
+    state = (output / "trainer_state.json").read_text()
+    assert '"global_step": 150' in state
+
+
+def test_a_nan_loss_stops_the_run_with_the_step_and_advice(tmp_path, words_csv):
+    model, processor = build_tiny_model()
+    with torch.no_grad():
+        model.decoder.output_projection.weight[5, 0] = float("nan")
+    model.save_pretrained(tmp_path / "nan-model")
+    processor.save_pretrained(tmp_path / "nan-model")
+    result = subprocess.run(
+        command(tmp_path / "nan-model", words_csv, tmp_path / "out", "--max_steps", "5"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert "error: The training loss became nan at step 1" in result.stderr
+    assert "--learning_rate" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_image_deleted_mid_run_is_reported_by_path_not_as_a_dataloader_traceback(
+    tiny_model_dir, words_csv
+):
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(tiny_model_dir)
+    rows = read_csv(words_csv).select(range(4))
+    rows = rows.map(lambda row, i: {"image": "gone.png" if i == 2 else row["image"]}, with_indices=True)
+    dataset = rows.with_transform(
+        ImageTextTransform(processor, words_csv.parent, None, "image", "label", 32, True),
+        columns=["image", "label"],
+    )
+    loader = DataLoader(dataset, batch_size=2, num_workers=1, collate_fn=TrOCRCollator())
+    with pytest.raises(DataPipelineError) as caught:
+        list(loader)
+    message = user_message(caught.value)
+    assert "gone.png" in message and "Fix:" in message
+    assert "Traceback" not in message and "\n" not in message
+
+
+def test_the_hub_token_is_in_no_file_and_no_log_line_of_a_run(tiny_model_dir, words_csv, tmp_path):
+    token = "hf_TestSecretToken1234567890abcdef"
+    output = tmp_path / "out"
+    env = {**os.environ, "HF_TOKEN": token, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        command(
+            tiny_model_dir,
+            words_csv,
+            output,
+            "--max_steps",
+            "4",
+            "--save_steps",
+            "2",
+            "--do_eval",
+            "--validation_split_percentage",
+            "20",
+            "--report_to",
+            "tensorboard",
+            "--logging_steps",
+            "1",
+            "--push_to_hub",
+            "--hub_model_id",
+            "someone/model",
+        ),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert result.returncode == 1 and "error:" in result.stderr  # offline: the push fails cleanly
+    assert token not in result.stdout + result.stderr
+    written = [path for path in output.rglob("*") if path.is_file()]
+    names = {path.name for path in written}
+    assert {"training_args.bin", "trainer_state.json", "run_config.json", "README.md"} <= names
+    assert any(name.startswith("events.out.tfevents") for name in names)
+    for path in written:
+        assert token.encode() not in path.read_bytes(), path

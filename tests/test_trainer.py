@@ -1,0 +1,35 @@
+import random
+
+from datasets import Dataset
+from transformers import AutoProcessor, Seq2SeqTrainingArguments, VisionEncoderDecoderModel
+
+from htr.data import TrOCRCollator
+from htr.trainer import TrOCRTrainer
+
+
+def test_length_grouping_uses_precomputed_lengths_and_never_opens_an_image(tiny_model_dir, tmp_path):
+    def no_images(batch):
+        raise AssertionError("the sampler opened images")
+
+    lengths = [random.Random(i).randint(3, 60) for i in range(400)]
+    dataset = Dataset.from_dict({"image": ["x.png"] * 400, "label": ["y"] * 400}).with_transform(no_images)
+    args = Seq2SeqTrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=2,
+        train_sampling_strategy="group_by_length",
+        report_to="none",
+        use_cpu=True,
+    )
+    trainer = TrOCRTrainer(
+        model=VisionEncoderDecoderModel.from_pretrained(tiny_model_dir),
+        args=args,
+        train_dataset=dataset,
+        processing_class=AutoProcessor.from_pretrained(tiny_model_dir),
+        data_collator=TrOCRCollator(),
+        train_label_lengths=lengths,
+    )
+    order = list(trainer._get_train_sampler())
+    assert sorted(order) == list(range(400))
+    # Within a batch of two the label lengths are close; in random order they differ by ~19 on average.
+    spread = sum(abs(lengths[a] - lengths[b]) for a, b in zip(order[::2], order[1::2], strict=True)) / 200
+    assert spread < 3
