@@ -23,6 +23,7 @@ import transformers
 from transformers import (
     AutoProcessor,
     HfArgumentParser,
+    ProcessorMixin,
     Seq2SeqTrainingArguments,
     VisionEncoderDecoderModel,
     set_seed,
@@ -38,6 +39,7 @@ from htr.data import (
     label_lengths,
     load_splits,
     order_by_difficulty,
+    read_csv,
 )
 from htr.images import resolve_image_path
 from htr.metrics import build_compute_metrics, decode
@@ -47,6 +49,7 @@ from htr.publish import PublishError, publish
 from htr.recipe import RecipeError, parse_recipe_and_cli, run_config
 from htr.text import normalize_text
 from htr.trainer import NonFiniteLossError, TrOCRTrainer
+from htr.validation import DataValidationError, validate_csv
 
 logger = logging.getLogger("run_trocr")
 
@@ -127,6 +130,16 @@ class DataTrainingArguments:
         default_factory=list, metadata={"help": "Hub dataset ids for the model card's metadata."}
     )
     language: str = field(default="en", metadata={"help": "Language code of the handwriting, for the card."})
+    skip_invalid_rows: bool = field(
+        default=False,
+        metadata={
+            "help": "Skip rows that fail validation (listed with the reason in invalid_rows_<split>.csv "
+            "in output_dir) instead of stopping with the list of problems."
+        },
+    )
+    preprocessing_num_workers: int | None = field(
+        default=None, metadata={"help": "Threads for checking images before training (default: up to 8)."}
+    )
     curriculum_column: str | None = field(
         default=None,
         metadata={
@@ -170,6 +183,32 @@ def user_message(error: Exception) -> str:
 
 class LaunchError(RuntimeError):
     """A launch that would silently run N independent copies of the training."""
+
+
+def read_validated_csv(
+    path: str, split: str, data_args: DataTrainingArguments, processor: ProcessorMixin, output_dir: Path
+) -> datasets.Dataset:
+    """Validate one CSV and its images, then read it; invalid rows stop the run or, if asked, are skipped."""
+    report = validate_csv(
+        path,
+        image_column=data_args.image_column_name,
+        label_column=data_args.label_column_name,
+        image_root=data_args.image_root,
+        tokenizer=processor.tokenizer,
+        max_target_length=data_args.max_target_length,
+        num_workers=data_args.preprocessing_num_workers,
+    )
+    if report.warnings:
+        logger.warning(report.format("warning"))
+    dataset = read_csv(path)
+    if report.errors:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        listed = report.write_csv(output_dir / f"invalid_rows_{split}.csv")
+        if not data_args.skip_invalid_rows:
+            raise DataValidationError(report)
+        logger.warning("%s; skipped, listed in %s", report.summary(), listed)
+        dataset = dataset.select(report.valid_rows)
+    return dataset
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -242,7 +281,20 @@ def main(argv: list[str] | None = None) -> None:
     if model_args.freeze_encoder:
         model.encoder.requires_grad_(False)
 
-    # 6. Load the CSVs and attach the on-the-fly image/label transform.
+    # 6. Validate every CSV (all problems at once, with row and fix), load the splits, attach the transform.
+    csv_files = {
+        name: path
+        for name, path in (
+            ("train", data_args.train_file),
+            ("validation", data_args.validation_file),
+            ("test", data_args.test_file),
+        )
+        if path
+    }
+    checked: dict[str, datasets.Dataset] = {}
+    for name, path in csv_files.items():
+        if path not in checked:
+            checked[path] = read_validated_csv(path, name, data_args, processor, output_dir)
     splits, sources = load_splits(
         data_args.train_file,
         data_args.validation_file,
@@ -251,6 +303,7 @@ def main(argv: list[str] | None = None) -> None:
         writer_column=data_args.writer_column_name,
         validation_split_percentage=data_args.validation_split_percentage,
         seed=training_args.seed,
+        read=checked.__getitem__,
     )
     limits = {
         "train": data_args.max_train_samples,
@@ -393,6 +446,6 @@ def main(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":
     try:
         main()
-    except (DataPipelineError, NonFiniteLossError, LaunchError, PublishError) as error:
+    except (DataValidationError, DataPipelineError, NonFiniteLossError, LaunchError, PublishError) as error:
         # Problems the user can fix: one clear message (the model stays on disk), no deep traceback.
         sys.exit(f"error: {user_message(error)}")

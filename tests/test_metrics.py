@@ -24,5 +24,5 @@ def test_unicode_and_spacing_differences_are_not_errors():
 
 def test_decode_turns_loss_padding_into_nothing():
     tokenizer = build_tiny_tokenizer()
-    ids = np.array([tokenizer("hi").input_ids + [-100, -100]])
+    ids = np.array([[*tokenizer("hi").input_ids, -100, -100]])
     assert decode(ids, tokenizer) == ["hi"]

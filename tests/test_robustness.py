@@ -138,3 +138,45 @@ def test_the_hub_token_is_in_no_file_and_no_log_line_of_a_run(tiny_model_dir, wo
     assert any(name.startswith("events.out.tfevents") for name in names)
     for path in written:
         assert token.encode() not in path.read_bytes(), path
+
+
+def _csv_with_two_bad_rows(words_csv: Path, tmp_path: Path) -> Path:
+    lines = words_csv.read_text().splitlines()
+    header, rows = lines[0], lines[1:]
+    image = str(words_csv.parent / rows[0].split(",")[0])
+    bad = [f"{tmp_path}/missing.png,gone,synthetic,w,train,0.1", f"{image},,synthetic,w,train,0.1"]
+    path = tmp_path / "english.csv"
+    path.write_text(
+        "\n".join([header, *[words_csv.parent.as_posix() + "/" + row for row in rows], *bad]) + "\n"
+    )
+    return path
+
+
+def test_invalid_rows_stop_the_run_with_row_and_fix(tiny_model_dir, words_csv, tmp_path):
+    data = _csv_with_two_bad_rows(words_csv, tmp_path)
+    result = subprocess.run(
+        command(tiny_model_dir, data, tmp_path / "out", "--max_steps", "2"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert "row 48" in result.stderr and "missing.png" in result.stderr and "row 49" in result.stderr
+    assert "Fix:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_skip_invalid_rows_trains_on_the_rest_and_lists_what_it_skipped(tiny_model_dir, words_csv, tmp_path):
+    data = _csv_with_two_bad_rows(words_csv, tmp_path)
+    output = tmp_path / "out"
+    result = subprocess.run(
+        command(tiny_model_dir, data, output, "--max_steps", "2", "--skip_invalid_rows"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    skipped = (output / "invalid_rows_train.csv").read_text().splitlines()
+    assert len(skipped) == 3  # header + the two bad rows
+    assert '"train_samples": 48' in (output / "all_results.json").read_text().replace("48.0", "48")

@@ -1,0 +1,618 @@
+"""Check a training CSV and every image it names before training, so bad data fails in seconds with a
+list of all problems (file, row, column, what is wrong, how to fix it) instead of hours later with a
+traceback on the first one.
+
+How ``run_trocr.py`` uses it::
+
+    report = validate_csv(csv_path, image_column="image", label_column="label", image_root=None,
+                          tokenizer=processor.tokenizer, max_target_length=128, num_workers=4)
+    if report.warnings:
+        logger.warning(report.format("warning"))
+    if report.errors:
+        if not args.skip_invalid_rows:
+            raise DataValidationError(report)  # message = report.format("error")
+        report.write_csv(output_dir / "skipped_rows.csv")
+        logger.warning(report.summary())
+        dataset = dataset.select(report.valid_rows)
+
+``validate_csv`` itself raises :class:`DataValidationError` when the file as a whole is unusable — it
+cannot be read, is not UTF-8, lacks a column, has a row with more fields than the header, or ends in
+an unclosed quote — because skipping rows cannot help there (pandas would fail or shift columns).
+
+Numbering: "row N" is the 0-based data row, the index of that row in the dataset ``load_dataset("csv")``
+builds (the header and blank lines are not rows); "line N" is the 1-based line of the file where the
+row starts (a quoted newline in a label makes a row span several lines).
+
+Image checks run once per distinct file, in a thread pool: opening files waits on the disk and
+Pillow's decoders release the GIL, and threads, unlike forked processes, are safe after torch and
+the fast tokenizers have started their own threads. How deep an image is checked is documented in
+:mod:`htr.images` (``full_decode=True`` decodes every image).
+
+Reading the same file with ``datasets``: pandas strips a UTF-8 BOM itself, but by default reads the
+labels "NA", "None", "null", "N/A" and "" as missing and an all-digit column as numbers ("007" → 7).
+Load with ``keep_default_na=False`` and ``features=Features({c: Value("string") for c in report.columns})``.
+"""
+
+import csv
+import difflib
+import io
+import os
+import re
+import shlex
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import accumulate
+from pathlib import Path
+from typing import Literal
+
+from htr.images import BadImageError, ImageInfo, inspect_image, resolve_image_path
+from htr.text import normalize_text
+
+Severity = Literal["error", "warning"]
+Tokenizer = Callable[[list[str]], Mapping[str, Sequence[Sequence[int]]]]
+"""Anything called like a Hugging Face tokenizer: ``tokenizer(texts)["input_ids"]``."""
+
+_COLUMN_FLAGS = {"image": "--image_column_name", "label": "--label_column_name"}
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".bmp", ".webp")
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")  # what surrogateescape turns undecodable bytes into
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the data; ``row`` is None for problems with the file as a whole."""
+
+    severity: Severity
+    kind: str
+    message: str
+    fix: str
+    row: int | None = None
+    line: int | None = None
+    column: str | None = None
+
+    def location(self) -> str:
+        parts = []
+        if self.row is not None:
+            parts.append(f"row {self.row} (line {self.line})")
+        elif self.line is not None:
+            parts.append(f"line {self.line}")
+        if self.column is not None:
+            parts.append(f"column {self.column!r}")
+        return ", ".join(parts)
+
+    def __str__(self) -> str:
+        where = self.location()
+        stop = "" if self.message.endswith(("?", ".", "!")) else "."
+        return f"{where + ': ' if where else ''}{self.message}{stop} Fix: {self.fix}"
+
+
+@dataclass
+class ValidationReport:
+    """Everything :func:`validate_csv` found; rows with an error are the ones to skip."""
+
+    csv_path: Path
+    n_rows: int
+    columns: list[str]
+    problems: list[Problem] = field(default_factory=list)
+    fatal: bool = False  # the file as a whole is unusable; skipping rows cannot help
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [problem for problem in self.problems if problem.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [problem for problem in self.problems if problem.severity == "warning"]
+
+    @property
+    def valid_rows(self) -> list[int]:
+        """0-based indices of the rows without errors, ready for ``Dataset.select``."""
+        bad = {problem.row for problem in self.errors}
+        return [row for row in range(self.n_rows) if row not in bad]
+
+    def summary(self) -> str:
+        if self.fatal:
+            return f"{self.csv_path}: cannot be used for training until the errors below are fixed"
+        bad_rows = self.n_rows - len(self.valid_rows)
+        return (
+            f"{self.csv_path}: {self.n_rows} data rows, {len(self.errors)} errors "
+            f"({bad_rows} rows unusable), {len(self.warnings)} warnings"
+        )
+
+    def format(self, severity: Severity | None = None, max_per_kind: int | None = 10) -> str:
+        """Summary plus problems grouped by kind, at most ``max_per_kind`` listed per kind (None: all)."""
+        out = [
+            self.summary(),
+            "(row = 0-based data row, the dataset index; line = line of the file, counted from 1)",
+        ]
+        for level in ("error", "warning"):
+            if severity not in (None, level):
+                continue
+            by_kind: dict[str, list[Problem]] = {}
+            for problem in self.problems:
+                if problem.severity == level:
+                    by_kind.setdefault(problem.kind, []).append(problem)
+            for kind, problems in by_kind.items():
+                out.append(f"{level} {kind} ({len(problems)}):")
+                shown = problems if max_per_kind is None else problems[:max_per_kind]
+                out.extend(f"  {problem}" for problem in shown)
+                if len(problems) > len(shown):
+                    out.append(f"  ... and {len(problems) - len(shown)} more {kind} {level}s")
+        return "\n".join(out)
+
+    def write_csv(self, path: str | Path) -> Path:
+        """Write every error (one line per problem) so the skipped rows can be found and fixed."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="", encoding="utf-8") as file:
+            writer = csv.writer(file)
+            writer.writerow(["row", "line", "column", "kind", "message", "fix"])
+            for problem in self.errors:
+                writer.writerow(
+                    [problem.row, problem.line, problem.column, problem.kind, problem.message, problem.fix]
+                )
+        return path
+
+
+class DataValidationError(ValueError):
+    """The data cannot be trained on as it is; the message lists every error with its fix."""
+
+    def __init__(self, report: ValidationReport) -> None:
+        self.report = report
+        super().__init__(report.format("error"))
+
+
+@dataclass(frozen=True)
+class _Record:
+    fields: list[str]
+    line: int  # first line of the record
+    end_line: int  # last line of the record
+
+
+def _split_records(csv_path: Path, text: str) -> tuple[list[str], list[_Record]]:
+    """Parse like pandas does: quoted commas/newlines inside fields, blank lines skipped.
+
+    ``line_num`` of the csv reader gives each record's real line span, which quoted newlines shift.
+    """
+    lines = list(io.StringIO(text, newline=""))  # splits at \n, \r\n and \r, as csv and pandas do
+    reader = csv.reader(lines)
+    records: list[_Record] = []
+    start = 1
+    try:
+        for fields in reader:
+            raw = "".join(lines[start - 1 : reader.line_num]) if len(fields) <= 1 else ","
+            if raw.strip(" \t\r\n"):  # pandas skips lines of only spaces/tabs, but not a quoted ""
+                records.append(_Record(fields, start, reader.line_num))
+            start = reader.line_num + 1
+    except csv.Error as error:
+        problem = Problem(
+            "error",
+            "unparsable",
+            f"the CSV cannot be parsed from here on ({error})",
+            'check the quotes that open on or before this line: a quote inside a label must be doubled ("")',
+            line=start,
+        )
+        raise DataValidationError(ValidationReport(csv_path, 0, [], [problem], fatal=True)) from None
+    return lines, records
+
+
+def _ends_in_open_quote(text: str) -> bool:
+    """Replay the quote states of csv/pandas over the last record: does the file end inside quotes?
+
+    The csv module silently closes such a field at the end of the file; pandas fails ("EOF inside
+    string"), so this has to be caught here.
+    """
+    state = "start"
+    for char in text:
+        if state == "quoted":
+            state = "quote" if char == '"' else "quoted"
+        elif state == "quote":  # just after a quote inside a quoted field
+            state = "quoted" if char == '"' else "start" if char in ",\r\n" else "field"
+        else:
+            state = "start" if char in ",\r\n" else "quoted" if state == "start" and char == '"' else "field"
+    return state == "quoted"
+
+
+def _encoding_problems(text: str, lines: list[str], records: list[_Record], bom_bytes: int) -> list[Problem]:
+    """One error per record (the header included) holding bytes that are not UTF-8."""
+    if not _NOT_UTF8.search(text):
+        return []
+    starts = list(
+        accumulate((len(line.encode("utf-8", "surrogateescape")) for line in lines), initial=bom_bytes)
+    )
+    problems = []
+    for index, record in enumerate(records):
+        for number in range(record.line, record.end_line + 1):
+            line = lines[number - 1]
+            if match := _NOT_UTF8.search(line):
+                at = match.start()
+                offset = starts[number - 1] + len(line[:at].encode("utf-8", "surrogateescape"))
+                near = line[max(0, at - 15) : at + 15].encode("utf-8", "surrogateescape")
+                problems.append(
+                    Problem(
+                        "error",
+                        "not_utf8",
+                        f"byte 0x{ord(match.group()) - 0xDC00:02X} at byte offset {offset} is not UTF-8 "
+                        f"(near {near!r}); the file looks saved as Latin-1/Windows-1252",
+                        "re-save the CSV as UTF-8 (spreadsheet: 'CSV UTF-8'; shell: "
+                        "iconv -f WINDOWS-1252 -t UTF-8 in.csv > out.csv)",
+                        row=index - 1 if index else None,
+                        line=number,
+                    )
+                )
+                break
+    return problems
+
+
+def _missing_column(header: list[str], name: str, role: str) -> Problem:
+    """Explain a missing column with the most likely reason: a near-miss name, wrong separator, no header."""
+    flag = _COLUMN_FLAGS[role]
+    near = [column for column in header if column.strip().casefold() == name.casefold()]
+    near = near or difflib.get_close_matches(name, header, n=1, cutoff=0.6)
+    if len(header) == 1 and any(separator in header[0] for separator in ";\t"):
+        message = f"no column {name!r}: the whole header {header[0]!r} is one column"
+        fix = "the file is separated by ';' or tabs; re-save it comma-separated"
+    elif near:
+        message = f"no column {name!r}; did you mean {near[0]!r}?"
+        fix = f"set {flag} {shlex.quote(near[0])} or rename the column to {name!r}"
+    elif any(column.strip().lower().endswith(_IMAGE_SUFFIXES) for column in header):
+        message = f"no column {name!r}: the first line {','.join(header)!r} looks like data, not a header"
+        fix = "add a header line naming the columns, e.g. 'image,label'"
+    else:
+        message = f"no column {name!r} (the columns are {', '.join(map(repr, header))})"
+        fix = f"set {flag} to the column that holds the {role}, or rename it to {name!r}"
+    return Problem("error", "missing_column", message, fix, line=1)
+
+
+def _header_problems(header: list[str], image_column: str, label_column: str) -> list[Problem]:
+    problems = []
+    for name, role in ((image_column, "image"), (label_column, "label")):
+        if name not in header:
+            problems.append(_missing_column(header, name, role))
+        elif header.count(name) > 1:
+            problems.append(
+                Problem(
+                    "error",
+                    "duplicate_column",
+                    f"column {name!r} appears {header.count(name)} times; pandas would rename the copies",
+                    "rename or remove the extra columns",
+                    line=1,
+                )
+            )
+    return problems
+
+
+def _field_count_problems(header: list[str], rows: list[_Record]) -> list[Problem]:
+    return [
+        Problem(
+            "error",
+            "too_many_fields",
+            f"the row has {len(record.fields)} fields but the header has {len(header)}, "
+            "so pandas would fail or shift the columns",
+            'put a label that contains a comma in double quotes ("Smith, John"), or remove the extra comma',
+            row=row,
+            line=record.line,
+        )
+        for row, record in enumerate(rows)
+        if len(record.fields) > len(header)
+    ]
+
+
+def _cr_blank_line_problems(lines: list[str], rows: list[_Record]) -> list[Problem]:
+    """pandas drops the delimiter that starts a row right after a blank line ending in a bare CR
+    (old Mac line endings), silently shifting that row's values one column to the left."""
+    return [
+        Problem(
+            "error",
+            "shifted_by_pandas",
+            "this row starts with an empty field right after a blank line that ends in a bare carriage "
+            "return; pandas would drop the empty field and shift the row's values one column left",
+            "delete the blank line, or re-save the file with Unix (LF) or Windows (CRLF) line endings",
+            row=row,
+            line=record.line,
+        )
+        for row, record in enumerate(rows)
+        if lines[record.line - 1].startswith(",")
+        and lines[record.line - 2].endswith("\r")
+        and not lines[record.line - 2].strip(" \t\r")
+    ]
+
+
+def _read_table(csv_path: Path, image_column: str, label_column: str) -> tuple[list[str], list[_Record]]:
+    """Header and data records, or DataValidationError listing every problem that affects the whole file."""
+
+    def fail(
+        problems: list[Problem], n_rows: int = 0, header: list[str] | None = None
+    ) -> DataValidationError:
+        return DataValidationError(ValidationReport(csv_path, n_rows, header or [], problems, fatal=True))
+
+    try:
+        data = csv_path.read_bytes()
+    except OSError as error:
+        reason = "does not exist" if isinstance(error, FileNotFoundError) else f"cannot be read ({error})"
+        raise fail(
+            [Problem("error", "unreadable_csv", f"{csv_path.absolute()} {reason}", "check the CSV path")]
+        ) from None
+    if data.startswith(_UTF16_BOMS):
+        raise fail(
+            [
+                Problem(
+                    "error",
+                    "not_utf8",
+                    "the file is UTF-16 (Excel's 'Unicode text')",
+                    "re-save it as 'CSV UTF-8'",
+                )
+            ]
+        )
+    bom_bytes = 3 if data.startswith(b"\xef\xbb\xbf") else 0  # the BOM must not end up in the first name
+    text = data[bom_bytes:].decode("utf-8", "surrogateescape")  # bad bytes become \udc80-\udcff
+    lines, records = _split_records(csv_path, text)
+    if not records:
+        raise fail([Problem("error", "empty_csv", "the CSV is empty", "write a header line and data rows")])
+    header, rows = records[0].fields, records[1:]
+    problems = _encoding_problems(text, lines, records, bom_bytes)
+    problems += _header_problems(header, image_column, label_column)
+    if not rows:
+        problems.append(Problem("error", "no_rows", "the CSV has a header but no data rows", "add data rows"))
+    problems += _field_count_problems(header, rows)
+    problems += _cr_blank_line_problems(lines, rows)
+    if rows and _ends_in_open_quote("".join(lines[rows[-1].line - 1 :])):
+        problems.append(
+            Problem(
+                "error",
+                "unclosed_quote",
+                f"a quote opened in this row is never closed, so lines {rows[-1].line}-{len(lines)} "
+                "were read as one row",
+                'close the quote, and double any quote inside a label ("")',
+                row=len(rows) - 1,
+                line=rows[-1].line,
+            )
+        )
+    if problems:
+        raise fail(problems, len(rows), header)
+    return header, rows
+
+
+def _field(record: _Record, index: int) -> str:
+    """A short row lacks trailing fields; pandas fills them with missing values, here ''."""
+    return record.fields[index] if index < len(record.fields) else ""
+
+
+def _label_problems(label: str, row: int, line: int, column: str) -> list[Problem]:
+    def problem(severity: Severity, kind: str, message: str, fix: str) -> Problem:
+        return Problem(severity, kind, message, fix, row=row, line=line, column=column)
+
+    if not normalize_text(label):
+        what = "empty" if not label else "only whitespace"
+        return [
+            problem(
+                "error", "empty_label", f"the label is {what}", "write the transcription or remove the row"
+            )
+        ]
+    problems = []
+    control = [
+        (i, char) for i, char in enumerate(label) if unicodedata.category(char) == "Cc" and not char.isspace()
+    ]
+    if control:
+        i, char = control[0]
+        problems.append(
+            problem(
+                "error",
+                "control_character",
+                f"the label contains control character U+{ord(char):04X} at position {i}"
+                + (f" (and {len(control) - 1} more)" if len(control) > 1 else ""),
+                "delete it; it is left over from a copy-paste or a broken conversion, never handwriting",
+            )
+        )
+    if "\ufffd" in label:
+        problems.append(
+            problem(
+                "warning",
+                "replacement_character",
+                "the label contains U+FFFD '\ufffd', the mark an earlier encoding conversion leaves "
+                "where it lost a character",
+                "restore the character from the original transcription",
+            )
+        )
+    return problems
+
+
+def _merged_rows_problems(record: _Record, row: int, header: list[str]) -> list[Problem]:
+    """Warn when a multi-line field continues with a line that looks like another row (a lost quote)."""
+    problems = []
+    for name, value in zip(header, record.fields, strict=False):
+        suspects = [line for line in value.splitlines()[1:] if "," in line]
+        if suspects:
+            problems.append(
+                Problem(
+                    "warning",
+                    "merged_rows",
+                    f"this row spans lines {record.line}-{record.end_line} and the field continues with "
+                    f"{suspects[0]!r}, which looks like another row",
+                    f"check the quotes on line {record.line}: an unclosed quote merges the rows after it",
+                    row=row,
+                    line=record.line,
+                    column=name,
+                )
+            )
+    return problems
+
+
+def _token_problems(
+    labels: dict[int, tuple[int, str]], tokenizer: Tokenizer, max_target_length: int, column: str
+) -> list[Problem]:
+    """Warn, per row, where training will cut a label off at ``max_target_length`` tokens."""
+    rows = list(labels)
+    lengths = [len(ids) for ids in tokenizer([labels[row][1] for row in rows])["input_ids"]]
+    return [
+        Problem(
+            "warning",
+            "label_too_long",
+            f"the label is {length} tokens, more than max_target_length={max_target_length}; "
+            f"training truncates it to {max_target_length} and the model never sees the rest",
+            "split the line image and its label, or raise max_target_length",
+            row=row,
+            line=labels[row][0],
+            column=column,
+        )
+        for row, length in zip(rows, lengths, strict=True)
+        if length > max_target_length
+    ]
+
+
+def _image_value_problem(value: str, root: Path, row: int, line: int, column: str) -> Problem | None:
+    """An empty path, or a relative one climbing out of the data folder with '..' (usually a CSV moved
+    away from its images; it would also let a shared CSV read files anywhere on disk)."""
+    if not value.strip():
+        return Problem(
+            "error",
+            "empty_path",
+            "the image path is empty",
+            "fill in the path or remove the row",
+            row,
+            line,
+            column,
+        )
+    if not Path(value).is_absolute() and os.path.normpath(value).split(os.sep)[0] == os.pardir:
+        return Problem(
+            "error",
+            "path_outside_root",
+            f"{value}: the relative path leaves the data folder {root.absolute()} via '..'",
+            "use an absolute path, or set image_root to a folder that contains the images "
+            "and write the paths relative to it",
+            row,
+            line,
+            column,
+        )
+    return None
+
+
+def _image_problem(error: BadImageError, row: int, line: int, column: str) -> Problem:
+    return Problem("error", error.kind, f"{error.path}: {error.reason}", error.fix, row, line, column)
+
+
+def _duplicate_problems(
+    paths: dict[int, Path], labels: dict[int, tuple[int, str]], column: str
+) -> list[Problem]:
+    """Warn about rows repeating an earlier image: same label (double weight) or another (a conflict)."""
+    first_use: dict[Path, tuple[int, str]] = {}  # image -> (first row, its label)
+    problems = []
+    for row, path in paths.items():
+        if row not in labels:
+            continue  # an empty label is already an error; comparing it would only add noise
+        line, text = labels[row]
+        other_row, other_text = first_use.setdefault(path, (row, text))
+        if other_row == row:
+            continue
+        if other_text == text:
+            problems.append(
+                Problem(
+                    "warning",
+                    "duplicate_row",
+                    f"same image and label as row {other_row}",
+                    "remove the repeated row; it counts the sample twice",
+                    row,
+                    line,
+                    column,
+                )
+            )
+        else:
+            problems.append(
+                Problem(
+                    "warning",
+                    "conflicting_labels",
+                    f"row {other_row} gives the same image the label {other_text!r}",
+                    "keep the correct transcription and remove the other row",
+                    row,
+                    line,
+                    column,
+                )
+            )
+    return problems
+
+
+def _image_problems(
+    paths: dict[int, Path], rows: list[_Record], column: str, num_workers: int, full_decode: bool
+) -> list[Problem]:
+    """Inspect each distinct image once (in threads, see the module docstring) and report per row."""
+
+    def inspect(path: Path) -> ImageInfo | BadImageError:
+        try:
+            return inspect_image(path, full_decode=full_decode)
+        except BadImageError as error:
+            return error
+
+    unique = list(dict.fromkeys(paths.values()))
+    if num_workers <= 1 or len(unique) < 2:
+        results = dict(zip(unique, map(inspect, unique), strict=True))
+    else:
+        with ThreadPoolExecutor(num_workers, thread_name_prefix="inspect_image") as pool:
+            results = dict(zip(unique, pool.map(inspect, unique), strict=True))
+    problems = []
+    for row, path in paths.items():
+        result = results[path]
+        if isinstance(result, BadImageError):
+            problems.append(_image_problem(result, row, rows[row].line, column))
+        elif result.n_frames != 1:
+            count = (
+                "several frames, the later ones damaged"
+                if result.n_frames is None
+                else f"{result.n_frames} frames"
+            )
+            problems.append(
+                Problem(
+                    "warning",
+                    "multi_frame",
+                    f"{path} has {count}; only the first is used",
+                    "split the frames into separate images if the others hold text",
+                    row,
+                    rows[row].line,
+                    column,
+                )
+            )
+    return problems
+
+
+def validate_csv(
+    csv_path: str | Path,
+    *,
+    image_column: str = "image",
+    label_column: str = "label",
+    image_root: str | Path | None = None,
+    tokenizer: Tokenizer | None = None,
+    max_target_length: int = 128,
+    num_workers: int | None = None,
+    full_decode: bool = False,
+) -> ValidationReport:
+    """Check ``csv_path`` and its images; see the module docstring for how to act on the report.
+
+    Raises DataValidationError when the file as a whole is unusable. ``tokenizer`` (optional) enables
+    the label-length check; ``num_workers`` defaults to min(8, CPU count).
+    """
+    csv_path = Path(csv_path)
+    header, rows = _read_table(csv_path, image_column, label_column)
+    image_index, label_index = header.index(image_column), header.index(label_column)
+    root = Path(image_root) if image_root is not None else csv_path.parent
+    problems: list[Problem] = []
+    paths: dict[int, Path] = {}
+    labels: dict[int, tuple[int, str]] = {}  # row -> (line, normalised label), non-empty labels only
+    for row, record in enumerate(rows):
+        label = _field(record, label_index)
+        problems += _label_problems(label, row, record.line, label_column)
+        problems += _merged_rows_problems(record, row, header)
+        if text := normalize_text(label):
+            labels[row] = (record.line, text)
+        value = _field(record, image_index)
+        if problem := _image_value_problem(value, root, row, record.line, image_column):
+            problems.append(problem)
+        else:
+            paths[row] = resolve_image_path(value, csv_path.parent, image_root)
+    problems += _duplicate_problems(paths, labels, image_column)
+    if tokenizer is not None and labels:
+        problems += _token_problems(labels, tokenizer, max_target_length, label_column)
+    workers = num_workers if num_workers is not None else min(8, os.cpu_count() or 1)
+    problems += _image_problems(paths, rows, image_column, workers, full_decode)
+    problems.sort(key=lambda problem: (problem.row, problem.severity, problem.kind))
+    return ValidationReport(csv_path, len(rows), header, problems)
