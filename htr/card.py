@@ -64,18 +64,23 @@ def decoding_setup(num_beams: int | None) -> str:
     return f"beam {num_beams}" if num_beams and num_beams > 1 else "greedy"
 
 
-def processor_image_size(output_dir: Path) -> str | None:
-    """The size the processor resizes every crop to, as ``HxW``; falls back to the encoder config."""
+def processor_image_size(output_dir: Path) -> tuple[str | None, bool]:
+    """The input size as ``HxW``, and whether crops are fitted keeping their aspect ratio (then padded).
+
+    Falls back to the encoder config's size (and a plain resize) when no processor config says more.
+    """
     processor = _read_json(output_dir / "processor_config.json").get("image_processor") or _read_json(
         output_dir / "preprocessor_config.json"
     )
     size = processor.get("size") or {}
+    if "max_height" in size and "max_width" in size:
+        return f"{size['max_height']}×{size['max_width']}", bool(processor.get("do_pad"))
     if "height" in size and "width" in size:
-        return f"{size['height']}×{size['width']}"
+        return f"{size['height']}×{size['width']}", False
     encoder_size = _read_json(output_dir / "config.json").get("encoder", {}).get("image_size")
     if isinstance(encoder_size, list):
-        return f"{encoder_size[0]}×{encoder_size[1]}"
-    return f"{encoder_size}×{encoder_size}" if encoder_size else None
+        return f"{encoder_size[0]}×{encoder_size[1]}", False
+    return (f"{encoder_size}×{encoder_size}" if encoder_size else None), False
 
 
 def framework_versions() -> list[tuple[str, str]]:
@@ -197,7 +202,7 @@ def build_model_card(output_dir: str | Path, repo_id: str | None = None) -> Mode
     max_length = data_args.get("generation_max_length") or training.get("generation_max_length")
     decoding = decoding_setup(num_beams) + (f", max length {max_length}" if max_length else "")
     language = data_args.get("language") or "en"
-    image_size = processor_image_size(output_dir)
+    image_size, keeps_aspect = processor_image_size(output_dir)
     # The model-index wants a Hub dataset id; several datasets (or CSVs only) have none to name.
     dataset_type = dataset_ids[0] if len(dataset_ids) == 1 else "custom"
 
@@ -229,6 +234,7 @@ def build_model_card(output_dir: str | Path, repo_id: str | None = None) -> Mode
         text_normalization=data_args.get("text_normalization"),
         hyperparameters=_hyperparameters(run, image_size),
         image_size=image_size,
+        keeps_aspect=keeps_aspect,
         results=results,
         decoding=decoding,
         generate_kwargs=generate_kwargs,

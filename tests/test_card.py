@@ -260,3 +260,17 @@ def test_cli_prints_the_card_it_writes(
 def test_cli_explains_a_dir_that_is_not_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(tmp_path)]) == 1
     assert "run_config.json is missing" in capsys.readouterr().err
+
+
+def test_card_says_how_crops_are_resized(tmp_path: Path, model_dir: Path) -> None:
+    fitted = write_run(tmp_path / "fitted", model_dir, metrics=METRICS)
+    assert "keeping its aspect ratio, and pads the rest" in write_model_card(fitted).read_text(
+        encoding="utf-8"
+    )
+    squeezed = write_run(tmp_path / "squeezed", model_dir, metrics=METRICS)
+    config_path = squeezed / "processor_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["image_processor"]["size"] = {"height": 384, "width": 384}
+    config_path.write_text(json.dumps(config), encoding="utf-8")
+    card = write_model_card(squeezed).read_text(encoding="utf-8")
+    assert "**384×384 pixels** (height × width) without" in card
