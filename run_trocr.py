@@ -161,16 +161,37 @@ class TrOCRTrainingArguments(Seq2SeqTrainingArguments):
     )
 
 
-def choose_precision(training_args: TrOCRTrainingArguments) -> tuple[TrOCRTrainingArguments, str]:
-    """Keep fp16 on CUDA; elsewhere train in fp32, because fp16 autocast on CPU is ~10x slower."""
-    if training_args.fp16 and not torch.cuda.is_available():
+def adapt_training_args(
+    training_args: TrOCRTrainingArguments, data_args: DataTrainingArguments
+) -> tuple[TrOCRTrainingArguments, str, bool]:
+    """Fix what a recipe cannot know or should not decide; return the arguments, precision and push flag.
+
+    * fp16 only on CUDA: fp16 autocast on CPU is ~10x slower than fp32, so CPU runs train in fp32.
+    * CER/WER need generated text, so evaluation always uses ``predict_with_generate``.
+    * The transform turns image/label columns into pixel_values/labels: the Trainer must keep them.
+    * The Trainer's push would upload the whole output dir; we publish an allowlist at the end instead.
+    * A curriculum is an order, so the sampler must not shuffle it.
+    """
+    overrides: dict = {"remove_unused_columns": False, "push_to_hub": False}
+    precision = "bf16 mixed precision" if training_args.bf16 else "fp32"
+    if training_args.fp16 and torch.cuda.is_available():
+        precision = "fp16 mixed precision"
+    elif training_args.fp16:
         logger.warning(
             "fp16 was requested but there is no CUDA GPU: training in fp32 instead (fp16 on CPU crawls)."
         )
-        return replace(training_args, fp16=False, fp16_full_eval=False), "fp32 (fp16 requested, no CUDA GPU)"
-    if training_args.fp16:
-        return training_args, "fp16 mixed precision"
-    return training_args, "bf16 mixed precision" if training_args.bf16 else "fp32"
+        overrides.update(fp16=False, fp16_full_eval=False)
+        precision = "fp32 (fp16 requested, no CUDA GPU)"
+    if not torch.cuda.is_available():
+        overrides["dataloader_pin_memory"] = False
+    if (training_args.do_eval or training_args.do_predict) and not training_args.predict_with_generate:
+        logger.warning("predict_with_generate is off: turning it on, CER/WER need generated text.")
+        overrides["predict_with_generate"] = True
+    if data_args.curriculum_column:
+        overrides["train_sampling_strategy"] = "sequential"
+    overrides["generation_max_length"] = training_args.generation_max_length or data_args.max_target_length
+    overrides["generation_num_beams"] = training_args.generation_num_beams or 1
+    return replace(training_args, **overrides), precision, training_args.push_to_hub
 
 
 def user_message(error: Exception) -> str:
@@ -236,15 +257,7 @@ def main(argv: list[str] | None = None) -> None:
     transformers.utils.logging.set_verbosity(log_level)
     transformers.utils.logging.enable_default_handler()
     transformers.utils.logging.enable_explicit_format()
-    training_args, precision = choose_precision(training_args)
-    if (training_args.do_eval or training_args.do_predict) and not training_args.predict_with_generate:
-        logger.warning("predict_with_generate is off: turning it on, CER/WER need generated text.")
-        training_args = replace(training_args, predict_with_generate=True)
-    # The transform turns image/label columns into pixel_values/labels; the Trainer must not drop them.
-    training_args = replace(training_args, remove_unused_columns=False)
-    push_to_hub = training_args.push_to_hub
-    if push_to_hub:  # We publish an allowlist ourselves at the end instead of the Trainer's full-folder push.
-        training_args = replace(training_args, push_to_hub=False)
+    training_args, precision, push_to_hub = adapt_training_args(training_args, data_args)
     logger.info("Training/evaluation parameters %s", training_args)
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if launched > 1 and training_args.parallel_mode != ParallelMode.DISTRIBUTED:
@@ -267,17 +280,13 @@ def main(argv: list[str] | None = None) -> None:
     set_seed(training_args.seed)
 
     # 5. Load the processor and the model; make their token ids and generation settings agree.
-    generation_max_length = training_args.generation_max_length or data_args.max_target_length
-    num_beams = training_args.generation_num_beams or 1
-    training_args = replace(
-        training_args, generation_max_length=generation_max_length, generation_num_beams=num_beams
-    )
+    num_beams = training_args.generation_num_beams
     hub_kwargs = {"cache_dir": model_args.cache_dir, "revision": model_args.model_revision}
     processor = AutoProcessor.from_pretrained(
         model_args.processor_name or model_args.model_name_or_path, **hub_kwargs
     )
     model = VisionEncoderDecoderModel.from_pretrained(model_args.model_name_or_path, **hub_kwargs)
-    fix_model_config(model, processor.tokenizer, generation_max_length, num_beams)
+    fix_model_config(model, processor.tokenizer, training_args.generation_max_length, num_beams)
     if model_args.freeze_encoder:
         model.encoder.requires_grad_(False)
 
@@ -315,7 +324,6 @@ def main(argv: list[str] | None = None) -> None:
             splits[name] = splits[name].select(range(min(limit, len(splits[name]))))
     if data_args.curriculum_column and "train" in splits:
         splits["train"] = order_by_difficulty(splits["train"], data_args.curriculum_column, sources["train"])
-        training_args = replace(training_args, train_sampling_strategy="sequential")
         logger.info("Curriculum: training rows ordered by '%s', easiest first.", data_args.curriculum_column)
     wanted = {
         "train": training_args.do_train,

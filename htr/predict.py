@@ -1,0 +1,282 @@
+"""Transcribe handwriting with a trained TrOCR: single images, folders of images, or a labelled CSV.
+
+    python -m htr.predict outputs/my-model scans/ page_017.png --output predictions.csv
+    python -m htr.predict outputs/my-model data/test.csv --num_beams 4   # labelled: prints CER/WER
+
+MODEL is a ``run_trocr.py`` output dir or a Hub id (``microsoft/trocr-base-handwritten``). Folders are
+searched recursively for images; a CSV is read like training's ``english.csv``, and when it has labels
+the corpus-level CER/WER is printed at the end. One unreadable image is skipped with its reason rather
+than stopping the run (a folder of scans usually holds a stray bad file), and the skips are counted and
+listed at the end. ``--output`` writes the shared predictions file (``.csv``, the format
+``predictions_test.csv`` and ``htr.report`` use) or a JSON list of the same rows.
+
+Python API: ``model, processor = load(name)`` then ``transcribe(model, processor, images)``, or
+``collect(paths)`` + ``predict(...)`` for the CLI's skipping and bookkeeping.
+"""
+
+import argparse
+import json
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image
+from transformers import AutoProcessor, ProcessorMixin, VisionEncoderDecoderModel
+
+from htr.data import read_csv
+from htr.images import BadImageError, open_image, resolve_image_path
+from htr.metrics import decode, error_rates, row_cer
+from htr.predictions import write_predictions
+from htr.text import normalize_text
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"})
+# Used when a checkpoint's generation_config sets no max_length: generate() would stop at 20 tokens
+# and cut every longer line; 128 is the recipes' max_target_length.
+DEFAULT_MAX_LENGTH = 128
+
+
+class InputError(ValueError):
+    """An input that cannot be used at all (missing path, CSV without the image column)."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One image to transcribe; ``label`` and ``extra`` (other CSV columns) when it came from a CSV."""
+
+    path: Path
+    label: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    """What a prediction run produced: rows in the predictions-file layout, and the skipped images."""
+
+    rows: list[dict[str, str]]
+    skipped: list[BadImageError]
+    extra_columns: list[str]
+    seconds: float
+
+    @property
+    def metrics(self) -> dict[str, float] | None:
+        """Corpus CER/WER (%) over the rows that have a reference; None when none has."""
+        labelled = [row for row in self.rows if row["label"]]
+        if not labelled:
+            return None
+        return error_rates([row["prediction"] for row in labelled], [row["label"] for row in labelled])
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` means the GPU when there is one: beam search over a test set is slow on CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def load(model_name_or_path: str, device: str = "auto") -> tuple[VisionEncoderDecoderModel, ProcessorMixin]:
+    """Load a TrOCR model (output dir or Hub id) and its processor, ready for ``generate()``."""
+    processor = AutoProcessor.from_pretrained(model_name_or_path)
+    model = VisionEncoderDecoderModel.from_pretrained(model_name_or_path).to(resolve_device(device)).eval()
+    if model.generation_config.max_length is None:
+        logger.info("The model's generation_config sets no max_length: using %d tokens.", DEFAULT_MAX_LENGTH)
+        model.generation_config.max_length = DEFAULT_MAX_LENGTH
+    return model, processor
+
+
+def transcribe(
+    model: VisionEncoderDecoderModel,
+    processor: ProcessorMixin,
+    images: Sequence[Image.Image],
+    batch_size: int = 16,
+    num_beams: int | None = None,
+    max_length: int | None = None,
+) -> list[str]:
+    """Batched ``generate()`` on RGB images; ``num_beams``/``max_length`` override the generation_config."""
+    overrides = {"num_beams": num_beams, "max_length": max_length}
+    overrides = {key: value for key, value in overrides.items() if value is not None}
+    texts: list[str] = []
+    for start in range(0, len(images), batch_size):
+        batch = list(images[start : start + batch_size])
+        pixel_values = processor.image_processor(batch, return_tensors="pt").pixel_values
+        with torch.inference_mode():
+            ids = model.generate(pixel_values.to(model.device, model.dtype), **overrides)
+        texts.extend(normalize_text(text) for text in decode(ids.cpu().numpy(), processor.tokenizer))
+    return texts
+
+
+def _csv_items(
+    path: Path, image_column: str, label_column: str
+) -> tuple[list[Item], list[BadImageError], list[str]]:
+    dataset = read_csv(path)
+    if image_column not in dataset.column_names:
+        raise InputError(
+            f"{path}: no column '{image_column}' (columns: {', '.join(dataset.column_names)}); "
+            "set --image_column"
+        )
+    extra = [column for column in dataset.column_names if column not in (image_column, label_column)]
+    items, skipped = [], []
+    for row in dataset:
+        try:
+            image = resolve_image_path(row[image_column], path.parent).resolve()
+        except BadImageError as error:
+            skipped.append(error)
+            continue
+        label = normalize_text(row.get(label_column, ""))
+        items.append(Item(image, label, {column: row[column] for column in extra}))
+    return items, skipped, extra
+
+
+def collect(
+    inputs: Iterable[str | Path], image_column: str = "image", label_column: str = "label"
+) -> tuple[list[Item], list[BadImageError], list[str]]:
+    """Expand image files, folders (recursive, sorted) and CSVs into items; return CSV extra columns too.
+
+    A path that does not exist raises InputError: that is a typo on the command line, not a bad image
+    among many to skip.
+    """
+    items: list[Item] = []
+    skipped: list[BadImageError] = []
+    extra_columns: list[str] = []
+    for value in inputs:
+        path = Path(value)
+        if path.is_dir():
+            found = (p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            items.extend(Item(p.resolve()) for p in sorted(found))
+        elif path.suffix.lower() == ".csv" and path.is_file():
+            csv_items, csv_skipped, csv_extra = _csv_items(path, image_column, label_column)
+            items += csv_items
+            skipped += csv_skipped
+            extra_columns += [column for column in csv_extra if column not in extra_columns]
+        elif path.exists():
+            items.append(Item(path.resolve()))
+        else:
+            raise InputError(f"{path}: no such image, folder or CSV")
+    return items, skipped, extra_columns
+
+
+def predict(
+    model: VisionEncoderDecoderModel,
+    processor: ProcessorMixin,
+    items: Sequence[Item],
+    batch_size: int = 16,
+    num_beams: int | None = None,
+    max_length: int | None = None,
+) -> tuple[list[dict[str, str]], list[BadImageError]]:
+    """Transcribe items batch by batch (only one batch of images in memory), skipping unreadable ones."""
+    rows, skipped = [], []
+    for start in range(0, len(items), batch_size):
+        batch, images = [], []
+        for item in items[start : start + batch_size]:
+            try:
+                images.append(open_image(item.path))
+            except BadImageError as error:
+                logger.warning("Skipped %s", error)
+                skipped.append(error)
+                continue
+            batch.append(item)
+        texts = transcribe(model, processor, images, batch_size, num_beams, max_length)
+        rows += [
+            {**item.extra, "image": str(item.path), "label": item.label, "prediction": text}
+            for item, text in zip(batch, texts, strict=True)
+        ]
+    return rows, skipped
+
+
+def write_json(path: Path, rows: Sequence[dict[str, str]]) -> Path:
+    """The predictions-file rows as a JSON list, with ``cer`` a number (null without a label)."""
+    records = [
+        {**row, "cer": round(row_cer(row["prediction"], row["label"]), 2) if row["label"] else None}
+        for row in rows
+    ]
+    path.write_text(json.dumps(records, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def _print_table(rows: Sequence[dict[str, str]], width: int = 40) -> None:
+    """The results at a glance in the terminal: file name, prediction, and reference + CER if any."""
+    labelled = any(row["label"] for row in rows)
+    lines = [["image", "prediction", *(["label", "cer %"] if labelled else [])]]
+    for row in rows:
+        line = [Path(row["image"]).name, row["prediction"]]
+        if labelled:
+            line += [row["label"], f"{row_cer(row['prediction'], row['label']):.1f}" if row["label"] else ""]
+        lines.append([cell if len(cell) <= width else cell[: width - 1] + "…" for cell in line])
+    widths = [max(len(line[column]) for line in lines) for column in range(len(lines[0]))]
+    lines.insert(1, ["-" * w for w in widths])
+    for line in lines:
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+
+
+def run(args: argparse.Namespace) -> Result:
+    """Load, collect, predict and write: the CLI without its printing, so tests and scripts reuse it."""
+    items, skipped, extra_columns = collect(args.inputs, args.image_column, args.label_column)
+    model, processor = load(args.model, args.device)
+    start = time.perf_counter()
+    rows, unreadable = predict(model, processor, items, args.batch_size, args.num_beams, args.max_length)
+    result = Result(rows, skipped + unreadable, extra_columns, time.perf_counter() - start)
+    if args.output and args.output.suffix.lower() == ".json":
+        write_json(args.output, rows)
+    elif args.output:
+        write_predictions(args.output, rows, extra_columns)
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m htr.predict",
+        description="Transcribe handwriting images with a TrOCR model; score them when a CSV has labels.",
+    )
+    parser.add_argument("model", help="run_trocr.py output dir or Hub id (microsoft/trocr-base-handwritten).")
+    parser.add_argument(
+        "inputs", nargs="+", help="Image files, folders (searched recursively) and/or english.csv files."
+    )
+    parser.add_argument(
+        "--output", type=Path, help="Write predictions to .csv (the shared predictions file) or .json."
+    )
+    parser.add_argument("--batch_size", type=int, default=16, help="Images per generate() call.")
+    parser.add_argument(
+        "--num_beams", type=int, help="1 = greedy, N = beam search (default: the model's generation_config)."
+    )
+    parser.add_argument(
+        "--max_length", type=int, help="Longest output in tokens (default: the model's generation_config)."
+    )
+    parser.add_argument("--image_column", default="image", help="CSV column with image paths.")
+    parser.add_argument("--label_column", default="label", help="CSV column with references (optional).")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, or auto (GPU if available).")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> Result:
+    logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.INFO)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.output and args.output.suffix.lower() not in (".csv", ".json"):
+        parser.error(f"--output must end in .csv or .json, got {args.output}")
+    try:
+        result = run(args)
+    except InputError as error:
+        parser.error(str(error))
+    if args.output:
+        print(f"Wrote {len(result.rows)} predictions to {args.output}")
+    else:
+        _print_table(result.rows)
+    speed = len(result.rows) / result.seconds if result.seconds else 0.0
+    print(f"Transcribed {len(result.rows)} images in {result.seconds:.1f} s ({speed:.1f} images/s).")
+    metrics = result.metrics
+    if metrics is not None:
+        labelled = sum(1 for row in result.rows if row["label"])
+        print(f"CER {metrics['cer']:.2f} %  WER {metrics['wer']:.2f} %  (corpus-level, {labelled} labelled)")
+    if result.skipped:
+        print(f"Skipped {len(result.skipped)} unreadable image(s):")
+        for error in result.skipped:
+            print(f"  {error.path}: {error.reason}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
