@@ -14,7 +14,7 @@ Left out on purpose: ``optimizer.pt``, ``scheduler.pt``, ``scaler.pt``, ``rng_st
 model's size, only useful to resume this run here); ``training_args.bin`` (pickle); ``trainer_state.json`` (log
 history plus local paths such as ``best_model_checkpoint``; the card already reports the final scores);
 ``run_config.json`` (local data and output paths and every TrainingArguments field; the card reports the
-hyperparameters that matter); ``predictions_*.csv``, ``skipped_rows.csv`` and data CSVs (they contain the
+hyperparameters that matter); ``predictions_*.csv``, ``invalid_rows_*.csv`` and data CSVs (they contain the
 data's labels); ``runs/`` (TensorBoard). ``checkpoint-*/`` only with ``include_checkpoints``, and then through
 the same model allowlist, so no optimizer or RNG states.
 

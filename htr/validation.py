@@ -11,7 +11,7 @@ How ``run_trocr.py`` uses it::
     if report.errors:
         if not args.skip_invalid_rows:
             raise DataValidationError(report)  # message = report.format("error")
-        report.write_csv(output_dir / "skipped_rows.csv")
+        report.write_csv(output_dir / "invalid_rows_train.csv")
         logger.warning(report.summary())
         dataset = dataset.select(report.valid_rows)
 
@@ -28,9 +28,9 @@ Pillow's decoders release the GIL, and threads, unlike forked processes, are saf
 the fast tokenizers have started their own threads. How deep an image is checked is documented in
 :mod:`htr.images` (``full_decode=True`` decodes every image).
 
-Reading the same file with ``datasets``: pandas strips a UTF-8 BOM itself, but by default reads the
-labels "NA", "None", "null", "N/A" and "" as missing and an all-digit column as numbers ("007" → 7).
-Load with ``keep_default_na=False`` and ``features=Features({c: Value("string") for c in report.columns})``.
+Reading the same file with ``datasets``: :func:`htr.data.read_csv` reads every column as the exact text
+of the file (pandas would otherwise turn the labels "NA"/"null"/"" into missing values and "007" into 7),
+so the row numbers here are the indices of that dataset.
 """
 
 import csv
