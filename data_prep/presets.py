@@ -19,7 +19,7 @@ from data_prep.synthetic import generate
 
 DATA = Path("data")
 HELDOUT = {
-    "out": DATA / "heldout",
+    "out_dir": DATA / "heldout",
     "num_samples": 1000,
     "fonts": "eval",
     "seed": 3,
@@ -31,7 +31,7 @@ HELDOUT = {
 PRESETS: dict[str, list[dict[str, Any]]] = {
     "smoke": [
         {
-            "out": DATA / "smoke",
+            "out_dir": DATA / "smoke",
             "num_samples": 32,
             "fonts": "train",
             "seed": 0,
@@ -41,7 +41,7 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
     ],
     "pretrain": [
         {
-            "out": DATA / "pretrain",
+            "out_dir": DATA / "pretrain",
             "num_samples": 100_000,
             "fonts": "train",
             "seed": 1,
@@ -49,7 +49,7 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
             "augment": "strong",
         },
         {
-            "out": DATA / "pretrain_val",
+            "out_dir": DATA / "pretrain_val",
             "num_samples": 500,
             "fonts": "train",
             "seed": 2,
@@ -61,7 +61,7 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
     ],
     "quickstart": [
         {
-            "out": DATA / "quickstart" / "train",
+            "out_dir": DATA / "quickstart" / "train",
             "num_samples": 6000,
             "fonts": "train",
             "seed": 7,
@@ -69,7 +69,7 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
             "augment": "strong",
         },
         {
-            "out": DATA / "quickstart" / "validation",
+            "out_dir": DATA / "quickstart" / "validation",
             "num_samples": 200,
             "fonts": "train",
             "seed": 8,
@@ -93,7 +93,7 @@ def build(name: str, workers: int = 2) -> list[Path]:
     """Generate (or reuse) every set of preset ``name``; return their CSV paths."""
     paths = []
     for spec in PRESETS[name]:
-        csv_path = Path(spec["out"]) / "english.csv"
+        csv_path = Path(spec["out_dir"]) / "english.csv"
         if _rows(csv_path) == spec["num_samples"]:
             print(f"{csv_path}: already there ({spec['num_samples']} rows)")
         else:
@@ -106,7 +106,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("preset", choices=sorted(PRESETS), help="which recipe's data to build")
     parser.add_argument("--workers", type=int, default=2, help="rendering processes")
-    build(**vars(parser.parse_args()))
+    args = parser.parse_args()
+    build(args.preset, workers=args.workers)
 
 
 if __name__ == "__main__":

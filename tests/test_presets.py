@@ -1,0 +1,22 @@
+from data_prep.fonts import is_eval_font, resolve_fonts
+from data_prep.presets import HELDOUT, PRESETS, build
+
+
+def test_no_preset_trains_on_the_held_out_writers_and_all_test_on_them():
+    for name, specs in PRESETS.items():
+        for spec in specs:
+            fonts = resolve_fonts(spec["fonts"])
+            if spec is HELDOUT:
+                assert all(is_eval_font(font) for font in fonts), name
+            else:
+                assert not any(is_eval_font(font) for font in fonts), name
+
+
+def test_a_preset_builds_once_and_is_reused(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (csv_path,) = build("smoke", workers=1)
+    assert len(csv_path.read_text().splitlines()) == 33
+    first = csv_path.read_bytes()
+    build("smoke", workers=1)
+    assert "already there (32 rows)" in capsys.readouterr().out
+    assert csv_path.read_bytes() == first
