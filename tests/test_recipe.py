@@ -58,7 +58,9 @@ def test_iam_imgur_recipe_is_the_seed_configuration():
 
 
 def test_help_documents_every_field():
-    result = subprocess.run([sys.executable, "run_trocr.py", "--help"], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "run_trocr.py", "--help"], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0
     for group in (ModelArguments, DataTrainingArguments):
         for field in fields(group):
