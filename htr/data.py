@@ -185,11 +185,19 @@ def load_splits(
 
 
 def label_lengths(
-    dataset: Dataset, processor: ProcessorMixin, label_column: str, normalize: bool
+    dataset: Dataset, processor: ProcessorMixin, label_column: str, normalize: bool, chunk_size: int = 1000
 ) -> list[int]:
-    """Token count of every label, from the text alone, for length-grouped batching."""
-    texts = [normalize_text(text) if normalize else text for text in dataset[label_column]]
-    return [len(ids) for ids in processor.tokenizer(texts).input_ids]
+    """Token count of every label, from the text alone, for length-grouped batching.
+
+    A chunk at a time, lengths only: the fast tokenizer's full output for every row at once holds
+    about 4 KB a row (100k rows: +360 MiB that the process keeps and its DataLoader workers inherit).
+    """
+    lengths: list[int] = []
+    for first in range(0, len(dataset), chunk_size):
+        texts = dataset[first : first + chunk_size][label_column]
+        texts = [normalize_text(text) if normalize else text for text in texts]
+        lengths += processor.tokenizer(texts, return_attention_mask=False, return_length=True)["length"]
+    return lengths
 
 
 def order_by_difficulty(dataset: Dataset, column: str, path: str | Path) -> Dataset:

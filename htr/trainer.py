@@ -2,6 +2,8 @@
 
 * Length-grouped batches from label lengths computed once from the text: the stock sampler reads a
   length column through the dataset's transform, which would open every image to sort them.
+* Evaluation in row order, each row gathered once across processes (the stock eval sampler groups
+  by length too, and Seq2SeqTrainer keeps the rows repeated to even out the last batch).
 * A non-finite training loss stops the run at once with the step and what to change: the stock
   Trainer filters NaN/inf out of its logs (``logging_nan_inf_filter``) and trains on garbage.
 """
@@ -10,9 +12,10 @@ import math
 
 import torch
 from torch import nn
-from torch.utils.data import Sampler
+from torch.utils.data import Dataset, Sampler, SequentialSampler
 from transformers import Seq2SeqTrainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
+from transformers.trainer_utils import EvalLoopOutput
 
 
 class NonFiniteLossError(RuntimeError):
@@ -33,6 +36,18 @@ class TrOCRTrainer(Seq2SeqTrainer):
                 lengths=self.train_label_lengths,
             )
         return super()._get_train_sampler(train_dataset)
+
+    def _get_eval_sampler(self, eval_dataset: Dataset) -> Sampler | None:
+        # Rows stay in order: predictions_test.csv pairs the predictions with the rows. The stock sampler
+        # also groups evaluation rows by length when training does, opening every image to measure it.
+        return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
+
+    def evaluation_loop(self, *args, **kwargs) -> EvalLoopOutput:
+        # Seq2SeqTrainer gathers with plain `gather` (for num_return_sequences > 1), which keeps the rows
+        # accelerate repeats to even out the last batch across processes: CER counted them twice and the
+        # predictions no longer matched the test rows. One sequence per image here, so drop them.
+        self.gather_function = self.accelerator.gather_for_metrics
+        return super().evaluation_loop(*args, **kwargs)
 
     def training_step(
         self, model: nn.Module, inputs: dict[str, torch.Tensor], num_items_in_batch: int | None = None

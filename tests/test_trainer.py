@@ -33,3 +33,17 @@ def test_length_grouping_uses_precomputed_lengths_and_never_opens_an_image(tiny_
     # Within a batch of two the label lengths are close; in random order they differ by ~19 on average.
     spread = sum(abs(lengths[a] - lengths[b]) for a, b in zip(order[::2], order[1::2], strict=True)) / 200
     assert spread < 3
+
+
+def test_evaluation_keeps_row_order_when_training_groups_by_length(tiny_model_dir, tmp_path):
+    dataset = Dataset.from_dict({"image": ["x.png"] * 300, "label": ["y" * (i % 50) for i in range(300)]})
+    args = Seq2SeqTrainingArguments(
+        output_dir=str(tmp_path), train_sampling_strategy="group_by_length", report_to="none", use_cpu=True
+    )
+    trainer = TrOCRTrainer(
+        model=VisionEncoderDecoderModel.from_pretrained(tiny_model_dir),
+        args=args,
+        processing_class=AutoProcessor.from_pretrained(tiny_model_dir),
+        data_collator=TrOCRCollator(),
+    )
+    assert list(trainer._get_eval_sampler(dataset)) == list(range(300))
