@@ -26,11 +26,16 @@ Row = dict[str, str]
 
 
 def relative_path(path: Path, csv_dir: Path) -> str:
-    """``path`` relative to ``csv_dir`` with forward slashes, the form the CSV stores.
+    """``path`` relative to ``csv_dir`` with forward slashes, the form the CSV stores; absolute if outside.
 
-    Symlinks are not resolved: a dataset linked into place keeps pointing through the link.
+    Training refuses relative paths that leave the CSV's folder through ``..`` (see htr.validation), so
+    an image outside ``csv_dir`` is stored by its absolute path. Symlinks are not resolved: a dataset
+    linked into place keeps pointing through the link.
     """
-    return Path(os.path.relpath(path, csv_dir)).as_posix()
+    relative = Path(os.path.relpath(path, csv_dir))
+    if relative.parts and relative.parts[0] == os.pardir:
+        return Path(os.path.abspath(path)).as_posix()
+    return relative.as_posix()
 
 
 def write_csv(path: Path, rows: list[Row]) -> None:

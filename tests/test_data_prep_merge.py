@@ -85,7 +85,7 @@ def test_writer_leak_stops_the_merge_with_the_writer(inputs: list[Path], tmp_pat
 
 
 def test_merge_cleans_rewrites_paths_and_lists_every_drop(inputs: list[Path], tmp_path: Path) -> None:
-    out = tmp_path / "out" / "english.csv"
+    out = tmp_path / "english.csv"  # the usual layout: sources in subfolders of the merged CSV's folder
     result = merge(inputs, out, max_target_length=20, fix_writer_leaks=True)
 
     rows = _read(out)
@@ -198,3 +198,11 @@ def test_cli_help() -> None:
         "--workers",
     ):
         assert option in result.stdout
+
+
+def test_images_outside_the_merged_csv_folder_get_absolute_paths(inputs: list[Path], tmp_path: Path) -> None:
+    # Training refuses relative paths that climb out of the CSV's folder through '..'.
+    out = tmp_path / "elsewhere" / "english.csv"
+    merge(inputs, out, max_target_length=20, fix_writer_leaks=True)
+    for row in _read(out):
+        assert Path(row["image"]).is_absolute() and Path(row["image"]).is_file()
