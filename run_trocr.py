@@ -33,6 +33,7 @@ from transformers.training_args import ParallelMode
 from htr.card import write_model_card
 from htr.checkpoints import last_complete_checkpoint
 from htr.data import (
+    DataError,
     DataPipelineError,
     ImageTextTransform,
     TrOCRCollator,
@@ -325,16 +326,18 @@ def main(argv: list[str] | None = None) -> None:
     if data_args.curriculum_column and "train" in splits:
         splits["train"] = order_by_difficulty(splits["train"], data_args.curriculum_column, sources["train"])
         logger.info("Curriculum: training rows ordered by '%s', easiest first.", data_args.curriculum_column)
-    wanted = {
-        "train": training_args.do_train,
-        "validation": training_args.do_eval,
-        "test": training_args.do_predict,
+    needed = {
+        "train": (training_args.do_train, "--do_train", "--train_file"),
+        "validation": (
+            training_args.do_eval,
+            "--do_eval",
+            "--validation_file or --validation_split_percentage",
+        ),
+        "test": (training_args.do_predict, "--do_predict", "--test_file"),
     }
-    for name, needed in wanted.items():
-        if needed and name not in splits:
-            raise ValueError(
-                f"--do_{'predict' if name == 'test' else name[:5]} needs a {name} split: give --{name}_file."
-            )
+    for name, (wanted, flag, source) in needed.items():
+        if wanted and name not in splits:
+            raise RecipeError(f"{flag} needs a {name} split: give {source}.")
     model_inputs = {
         name: dataset.with_transform(
             ImageTextTransform(
@@ -439,8 +442,7 @@ def main(argv: list[str] | None = None) -> None:
     if trainer.is_world_process_zero():
         if not training_args.do_train:
             trainer.save_model()  # an evaluation-only run still leaves a loadable, card-carrying folder
-        card_path = write_model_card(output_dir)
-        logger.info("Model card written to %s", card_path)
+        write_model_card(output_dir)
         if push_to_hub:
             repo_id = training_args.hub_model_id or output_dir.name
             publish(
@@ -454,6 +456,14 @@ def main(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":
     try:
         main()
-    except (DataValidationError, DataPipelineError, NonFiniteLossError, LaunchError, PublishError) as error:
+    except (
+        RecipeError,
+        DataError,
+        DataValidationError,
+        DataPipelineError,
+        NonFiniteLossError,
+        LaunchError,
+        PublishError,
+    ) as error:
         # Problems the user can fix: one clear message (the model stays on disk), no deep traceback.
         sys.exit(f"error: {user_message(error)}")

@@ -31,6 +31,10 @@ SPLIT_NAMES = {
 }
 
 
+class DataError(ValueError):
+    """Data that cannot be split or ordered as asked, with the file and what to change."""
+
+
 class DataPipelineError(RuntimeError):
     """A row that failed while training, reported with its image path instead of a DataLoader traceback."""
 
@@ -76,7 +80,7 @@ def split_by_writer(dataset: Dataset, percentage: float, seed: int, writer_colum
         held_out.add(writer)
         total += counts[writer]
     if len(held_out) == len(counts):
-        raise ValueError(
+        raise DataError(
             f"validation_split_percentage={percentage} would put all {len(counts)} writers in validation; "
             "lower it or give a validation_file"
         )
@@ -91,7 +95,7 @@ def split_by_column(dataset: Dataset, split_column: str, path: str | Path) -> Da
     values = dataset[split_column]
     unknown = sorted({value for value in values if value.strip().lower() not in SPLIT_NAMES})
     if unknown:
-        raise ValueError(
+        raise DataError(
             f"{path}: column '{split_column}' has values {unknown[:5]}; expected one of "
             f"{sorted(set(SPLIT_NAMES))}. Fix the values or set --split_column_name to another column"
         )
@@ -206,7 +210,7 @@ def order_by_difficulty(dataset: Dataset, column: str, path: str | Path) -> Data
     The order is applied through an index mapping: no image is touched and nothing is copied.
     """
     if column not in dataset.column_names:
-        raise ValueError(
+        raise DataError(
             f"{path}: no column '{column}' for the curriculum; columns are {dataset.column_names}"
         )
     scores = []
@@ -214,7 +218,7 @@ def order_by_difficulty(dataset: Dataset, column: str, path: str | Path) -> Data
         try:
             scores.append(float(value))
         except ValueError:
-            raise ValueError(
+            raise DataError(
                 f"{path}: row {row} has {column}={value!r}, not a number. Fix the value or drop --curriculum_column"
             ) from None
     return dataset.select(sorted(range(len(scores)), key=scores.__getitem__))

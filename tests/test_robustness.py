@@ -180,3 +180,16 @@ def test_skip_invalid_rows_trains_on_the_rest_and_lists_what_it_skipped(tiny_mod
     skipped = (output / "invalid_rows_train.csv").read_text().splitlines()
     assert len(skipped) == 3  # header + the two bad rows
     assert '"train_samples": 48' in (output / "all_results.json").read_text().replace("48.0", "48")
+
+
+def test_a_missing_split_is_a_one_line_error_naming_the_flags(tiny_model_dir, words_csv, tmp_path):
+    result = subprocess.run(
+        command(tiny_model_dir, words_csv, tmp_path / "out", "--max_steps", "1", "--do_predict"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert "error: --do_predict needs a test split: give --test_file." in result.stderr
+    assert "Traceback" not in result.stderr
