@@ -31,6 +31,8 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 PIXEL_LIMIT_ENV = "HTR_MAX_IMAGE_PIXELS"
+# File endings taken for images when searching folders or guessing whether a CSV header is a path.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".bmp", ".webp")
 _WHITE = (255, 255, 255, 255)
 _SIGNATURES = {
     b"\x89PNG": "PNG",

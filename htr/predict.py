@@ -27,14 +27,13 @@ from PIL import Image
 from transformers import AutoProcessor, ProcessorMixin, VisionEncoderDecoderModel
 
 from htr.data import read_csv
-from htr.images import BadImageError, open_image, resolve_image_path
+from htr.images import IMAGE_SUFFIXES, BadImageError, open_image, resolve_image_path
 from htr.metrics import decode, error_rates, row_cer
 from htr.predictions import write_predictions
 from htr.text import normalize_text
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"})
 # Used when a checkpoint's generation_config sets no max_length: generate() would stop at 20 tokens
 # and cut every longer line; 128 is the recipes' max_target_length.
 DEFAULT_MAX_LENGTH = 128

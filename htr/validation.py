@@ -47,7 +47,7 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Literal
 
-from htr.images import BadImageError, ImageInfo, inspect_image, resolve_image_path
+from htr.images import IMAGE_SUFFIXES, BadImageError, ImageInfo, inspect_image, resolve_image_path
 from htr.text import normalize_text
 
 Severity = Literal["error", "warning"]
@@ -55,7 +55,6 @@ Tokenizer = Callable[[list[str]], Mapping[str, Sequence[Sequence[int]]]]
 """Anything called like a Hugging Face tokenizer: ``tokenizer(texts)["input_ids"]``."""
 
 _COLUMN_FLAGS = {"image": "--image_column_name", "label": "--label_column_name"}
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".bmp", ".webp")
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")  # what surrogateescape turns undecodable bytes into
 
@@ -257,7 +256,7 @@ def _missing_column(header: list[str], name: str, role: str) -> Problem:
     elif near:
         message = f"no column {name!r}; did you mean {near[0]!r}?"
         fix = f"set {flag} {shlex.quote(near[0])} or rename the column to {name!r}"
-    elif any(column.strip().lower().endswith(_IMAGE_SUFFIXES) for column in header):
+    elif any(column.strip().lower().endswith(IMAGE_SUFFIXES) for column in header):
         message = f"no column {name!r}: the first line {','.join(header)!r} looks like data, not a header"
         fix = "add a header line naming the columns, e.g. 'image,label'"
     else:
