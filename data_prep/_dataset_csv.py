@@ -9,18 +9,14 @@ import csv
 import os
 from pathlib import Path
 
+from htr.text import SPLIT_NAMES
+
 COLUMNS = ("image", "label", "source", "writer", "split")
 REQUIRED = ("image", "label")
 SPLITS = ("train", "validation", "test")
-# Spellings of the three splits found in published datasets (shard names, file names).
-SPLIT_ALIASES = {
-    "train": "train",
-    "validation": "validation",
-    "valid": "validation",
-    "val": "validation",
-    "dev": "validation",
-    "test": "test",
-}
+# Spellings of the three splits found in published datasets (shard names, file names): those training
+# reads, plus "dev", which data_prep rewrites to "validation".
+SPLIT_ALIASES = {**SPLIT_NAMES, "dev": "validation"}
 
 Row = dict[str, str]
 

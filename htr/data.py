@@ -18,17 +18,9 @@ from datasets import Dataset, DatasetDict, load_dataset
 from transformers import ProcessorMixin
 
 from htr.images import BadImageError, open_image, resolve_image_path
-from htr.text import normalize_text
+from htr.text import SPLIT_NAMES, normalize_text
 
 logger = logging.getLogger(__name__)
-
-SPLIT_NAMES = {
-    "train": "train",
-    "validation": "validation",
-    "val": "validation",
-    "valid": "validation",
-    "test": "test",
-}
 
 
 class DataError(ValueError):

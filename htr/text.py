@@ -15,3 +15,13 @@ _WHITESPACE = re.compile(r"\s+")
 def normalize_text(text: str) -> str:
     """Unicode NFC, every whitespace run (incl. NBSP, tabs, newlines) to one space, stripped."""
     return _WHITESPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()
+
+
+# How a CSV's split column may name the three splits (training reads these; data_prep accepts a few more).
+SPLIT_NAMES = {
+    "train": "train",
+    "validation": "validation",
+    "val": "validation",
+    "valid": "validation",
+    "test": "test",
+}
