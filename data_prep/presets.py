@@ -1,6 +1,7 @@
 """The exact synthetic data each shipped recipe trains and tests on, one command per recipe.
 
-    python -m data_prep.presets pretrain       # before recipes/pretrain_synthetic.json
+    python -m data_prep.presets quickstart     # before recipes/quickstart.json
+    python -m data_prep.presets pretrain       # before recipes/pretrain_words.json, pretrain_synthetic.json
     python -m data_prep.presets smoke          # before recipes/smoke.json
 
 Every set is deterministic (fixed seeds), so every run is tested on byte-identical held-out images and
@@ -28,6 +29,17 @@ HELDOUT = {
 }
 
 PRESETS: dict[str, list[dict[str, Any]]] = {
+    "quickstart": [
+        {  # fresh samples in the training fonts, never seen in pretraining (other seed)
+            "out_dir": DATA / "quickstart",
+            "num_samples": 4000,
+            "fonts": "train",
+            "seed": 5,
+            "kind": "mixed",
+            "augment": "strong",
+        },
+        HELDOUT,
+    ],
     "smoke": [
         {
             "out_dir": DATA / "smoke",
@@ -39,7 +51,15 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
         },
     ],
     "pretrain": [
-        {
+        {  # stage 1 (recipes/pretrain_words.json): single words, where attention learns to align fast
+            "out_dir": DATA / "pretrain_words",
+            "num_samples": 20_000,
+            "fonts": "train",
+            "seed": 21,
+            "kind": "words",
+            "augment": "light",
+        },
+        {  # stage 2 (recipes/pretrain_synthetic.json): half words, half lines of 3-6 words
             "out_dir": DATA / "pretrain",
             "num_samples": 100_000,
             "fonts": "train",

@@ -171,6 +171,39 @@ def build_tiny_model(
     return model, processor
 
 
+def transfer_weights(source: VisionEncoderDecoderModel, target: VisionEncoderDecoderModel) -> dict[str, int]:
+    """Copy ``source``'s weights into ``target`` wherever the names match; return counts per outcome.
+
+    This is how a model pretrained on words (32x128, short labels) starts a line model (32x512,
+    long labels): every layer has the same shape and is copied; the position tables are longer, so
+    their first rows (the left of the image, the first characters) are copied and the rest keep
+    their fresh initialisation. A word rendered into the wider canvas sits at the left at the same
+    scale, so the copied model already reads it on step 0.
+    """
+    counts = {"copied": 0, "prefix": 0, "fresh": 0}
+    source_state = source.state_dict()
+    with torch.no_grad():
+        for name, tensor in target.state_dict().items():
+            old = source_state.get(name)
+            if old is None or old.dim() != tensor.dim():
+                counts["fresh"] += 1
+            elif old.shape == tensor.shape:
+                tensor.copy_(old)
+                counts["copied"] += 1
+            elif (
+                old.shape[1:] == tensor.shape[1:]
+                or old.shape[:-2] + old.shape[-1:] == tensor.shape[:-2] + tensor.shape[-1:]
+            ):
+                # A position table: rows (decoder, [positions, width]) or the ViT's [1, positions, width].
+                axis = 0 if old.shape[1:] == tensor.shape[1:] else tensor.dim() - 2
+                rows = min(old.shape[axis], tensor.shape[axis])
+                tensor.narrow(axis, 0, rows).copy_(old.narrow(axis, 0, rows))
+                counts["prefix"] += 1
+            else:
+                counts["fresh"] += 1
+    return counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description="Build a tiny, randomly initialised TrOCR model + processor offline (for smoke tests "
@@ -186,6 +219,12 @@ def main() -> None:
     parser.add_argument("--decoder_layers", type=int, default=2, help="TrOCR decoder layers.")
     parser.add_argument("--max_target_length", type=int, default=128, help="Longest label, in tokens.")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the random initialisation.")
+    parser.add_argument(
+        "--init_from",
+        type=Path,
+        help="A trained tiny model (same widths and depths) to copy weights from, e.g. the words stage of "
+        "the synthetic pretraining; longer position tables keep its rows and extend them.",
+    )
     args = parser.parse_args()
     model, processor = build_tiny_model(
         image_size=(args.image_height, args.image_width),
@@ -197,6 +236,13 @@ def main() -> None:
         max_target_length=args.max_target_length,
         seed=args.seed,
     )
+    if args.init_from:
+        source = VisionEncoderDecoderModel.from_pretrained(args.init_from)
+        counts = transfer_weights(source, model)
+        print(
+            f"Weights from {args.init_from}: {counts['copied']} tensors copied, {counts['prefix']} position "
+            f"tables extended, {counts['fresh']} freshly initialised"
+        )
     model.save_pretrained(args.output_dir)
     processor.save_pretrained(args.output_dir)
     parameters = sum(p.numel() for p in model.parameters())

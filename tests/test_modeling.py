@@ -1,7 +1,7 @@
 import torch
 from transformers import AutoProcessor, GenerationConfig, VisionEncoderDecoderModel
 
-from htr.modeling import build_tiny_model, build_tiny_tokenizer, fix_model_config
+from htr.modeling import build_tiny_model, build_tiny_tokenizer, fix_model_config, transfer_weights
 
 
 def test_tiny_tokenizer_is_laid_out_like_trocr_base():
@@ -71,3 +71,19 @@ def test_a_different_start_token_in_a_checkpoint_is_kept_and_warned(caplog):
     fix_model_config(model, processor.tokenizer, generation_max_length=32, num_beams=1)
     assert model.config.decoder_start_token_id == 0
     assert "start from </s>" in caplog.text
+
+
+def test_a_words_model_starts_a_wider_line_model_with_its_weights():
+    words, _ = build_tiny_model(image_size=(32, 128), max_target_length=24, seed=1)
+    lines, _ = build_tiny_model(image_size=(32, 512), max_target_length=80, seed=2)
+    counts = transfer_weights(words, lines)
+    assert counts["prefix"] == 2 and counts["fresh"] == 0  # the ViT and decoder position tables
+    source, target = words.state_dict(), lines.state_dict()
+    layer = "decoder.model.decoder.layers.0.self_attn.k_proj.weight"
+    assert torch.equal(source[layer], target[layer])
+    vit = "encoder.embeddings.position_embeddings"  # [1, 1 + 128 / 4 patches, width] -> [1, 1 + 512 / 4, width]
+    assert torch.equal(target[vit][:, :33], source[vit]) and target[vit].shape[1] == 129
+    assert not torch.equal(target[vit][:, 33:66], source[vit][:, 1:])  # new columns keep fresh values
+    text = "decoder.model.decoder.embed_positions.weight"
+    rows = source[text].shape[0]  # max_target_length + 2 specials + TrOCR's offset of 2
+    assert torch.equal(target[text][:rows], source[text]) and target[text].shape[0] == rows + 80 - 24
