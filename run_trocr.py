@@ -45,6 +45,7 @@ from htr.data import (
 from htr.images import resolve_image_path
 from htr.metrics import build_compute_metrics, decode
 from htr.modeling import fix_model_config
+from htr.pipeline import attach_pipeline
 from htr.predictions import write_predictions
 from htr.publish import PublishError, publish
 from htr.recipe import RecipeError, parse_recipe_and_cli, run_config
@@ -384,13 +385,15 @@ def main(argv: list[str] | None = None) -> None:
             json.dumps(config, indent=2, default=str), encoding="utf-8"
         )
 
-    # 8. Train.
+    # 8. Train; save the model with its processor and its image-to-text pipeline (htr/pipeline.py).
     if training_args.do_train:
         checkpoint = training_args.resume_from_checkpoint or (
             str(last_checkpoint) if last_checkpoint else None
         )
         train_result = trainer.train(resume_from_checkpoint=checkpoint)
         trainer.save_model()  # also saves the processor
+        if trainer.is_world_process_zero():
+            attach_pipeline(output_dir)  # so that pipeline("image-to-text", model=output_dir) works
         metrics = train_result.metrics
         metrics["train_samples"] = len(splits["train"])
         trainer.log_metrics("train", metrics)
@@ -442,6 +445,7 @@ def main(argv: list[str] | None = None) -> None:
     if trainer.is_world_process_zero():
         if not training_args.do_train:
             trainer.save_model()  # an evaluation-only run still leaves a loadable, card-carrying folder
+            attach_pipeline(output_dir)
         write_model_card(output_dir)
         if push_to_hub:
             repo_id = training_args.hub_model_id or output_dir.name

@@ -19,6 +19,8 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
+from htr.pipeline import pipeline_attached
+
 logger = logging.getLogger(__name__)
 
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "model_card.md"
@@ -238,6 +240,7 @@ def build_model_card(output_dir: str | Path, repo_id: str | None = None) -> Mode
         results=results,
         decoding=decoding,
         generate_kwargs=generate_kwargs,
+        pipeline=pipeline_attached(output_dir),
         generation_max_length=max_length,
         recipe=run.get("recipe"),
         framework_versions=framework_versions(),

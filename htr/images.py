@@ -30,10 +30,12 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+# One definition, kept in the file that model folders carry (it must not import htr).
+from htr.pipeline import to_rgb as _to_rgb
+
 PIXEL_LIMIT_ENV = "HTR_MAX_IMAGE_PIXELS"
 # File endings taken for images when searching folders or guessing whether a CSV header is a path.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".bmp", ".webp")
-_WHITE = (255, 255, 255, 255)
 _SIGNATURES = {
     b"\x89PNG": "PNG",
     b"\xff\xd8\xff": "JPEG",
@@ -205,31 +207,6 @@ def _reading(path: Path) -> Iterator[None]:
             "re-export or re-download the image, or remove the row",
             "corrupt",
         ) from error
-
-
-def _to_8bit(image: Image.Image) -> Image.Image:
-    """Scale 16/32-bit and float grayscale to 0–255; Pillow's own conversion clips them to white.
-
-    ``I;16`` has a fixed white point (65535); ``I`` and ``F`` do not, so their range is stretched.
-    """
-    if image.mode.startswith("I;16"):
-        low, high = 0.0, 65535.0
-    else:
-        low, high = image.getextrema()
-    scale = 255 / max(high - low, 1)
-    # + 0.5 because the F -> L conversion truncates
-    return image.convert("F").point(lambda value: (value - low) * scale + 0.5).convert("L")
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    """Convert any mode to RGB the way a reader sees it: transparency becomes white paper, not black."""
-    if image.mode.startswith("I") or image.mode == "F":
-        image = _to_8bit(image)
-    if image.has_transparency_data:
-        paper = Image.new("RGBA", image.size, _WHITE)
-        paper.alpha_composite(image.convert("RGBA"))
-        image = paper
-    return image.convert("RGB")
 
 
 @functools.cache

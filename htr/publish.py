@@ -9,6 +9,10 @@ allowlist of exact file names, computed here and passed to ``upload_folder``:
   it is a pickle, and loading a pickle can run code on the downloader's machine.
 * ``config.json``, ``generation_config.json`` and the processor's files: what ``from_pretrained`` and
   ``generate`` need.
+* ``pipeline.py``: the image-to-text pipeline that ``config.json``'s ``custom_pipelines`` names, so that
+  ``pipeline("image-to-text", model=REPO, trust_remote_code=True)`` works (see :mod:`htr.pipeline`). It is code
+  the downloader runs, so it is always this repository's own ``htr/pipeline.py``: like the card, it is attached
+  afresh before every upload (which also fixes output dirs from before run_trocr.py attached it).
 
 Left out on purpose: ``optimizer.pt``, ``scheduler.pt``, ``scaler.pt``, ``rng_state*.pth`` (pickles, twice the
 model's size, only useful to resume this run here); ``training_args.bin`` (pickle); ``trainer_state.json`` (log
@@ -40,6 +44,8 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError, HTTPError,
 from huggingface_hub.utils import validate_repo_id
 
 from htr.card import CardError, write_model_card
+from htr.pipeline import MODULE_FILE as PIPELINE_FILE
+from htr.pipeline import attach_pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -97,10 +103,11 @@ def weight_files(folder: Path) -> list[str]:
 
 
 def model_files(folder: Path) -> list[str]:
-    """Weights, configs and processor files in ``folder``, relative to it."""
+    """Weights, configs, processor files and the pipeline module in ``folder``, relative to it."""
     if not (folder / "config.json").is_file():
         raise PublishError(f"{folder} has no config.json: point at a finished run's output dir.")
-    configs = [name for name in (*CONFIG_FILES, *PROCESSOR_FILES) if (folder / name).is_file()]
+    names = (*CONFIG_FILES, *PROCESSOR_FILES, PIPELINE_FILE)
+    configs = [name for name in names if (folder / name).is_file()]
     return [*weight_files(folder), *configs]
 
 
@@ -224,6 +231,8 @@ def publish(
         raise PublishError(
             f"--hub_model_id must be NAMESPACE/NAME (such as your-name/{repo_id}), not '{repo_id}'."
         )
+    if (output_dir / "config.json").is_file():  # else files_to_upload says what is wrong
+        attach_pipeline(output_dir)  # before the card, whose usage snippet depends on it
     try:
         card = write_model_card(output_dir, repo_id)
     except CardError as error:

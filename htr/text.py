@@ -6,16 +6,10 @@ tabs or non-breaking spaces. Both inflate CER without any real reading error, so
 every prediction goes through one function before it is stored or scored.
 """
 
-import re
-import unicodedata
+# One definition, kept in the file that model folders carry (it must not import htr).
+from htr.pipeline import normalize_text
 
-_WHITESPACE = re.compile(r"\s+")
-
-
-def normalize_text(text: str) -> str:
-    """Unicode NFC, every whitespace run (incl. NBSP, tabs, newlines) to one space, stripped."""
-    return _WHITESPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()
-
+__all__ = ["SPLIT_NAMES", "normalize_text"]
 
 # How a CSV's split column may name the three splits (training reads these; data_prep accepts a few more).
 SPLIT_NAMES = {

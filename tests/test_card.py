@@ -14,6 +14,7 @@ from PIL import Image
 
 from htr.card import main, write_model_card
 from htr.modeling import build_tiny_model
+from htr.pipeline import attach_pipeline
 
 RUN_CONFIG: dict[str, Any] = {
     "model_args": {
@@ -243,6 +244,26 @@ def test_usage_snippet_runs(
     exec(snippet.replace('"alice/trocr-iam"', repr(str(output_dir))), {})
 
     assert capsys.readouterr().out.endswith("\n")  # reached the final print
+    assert "pipeline(" not in text  # this folder has no pipeline.py: the card must not offer it
+
+
+def test_pipeline_snippet_runs_when_the_pipeline_is_attached(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output_dir = write_run(tmp_path / "out", model_dir, metrics=METRICS)
+    attach_pipeline(output_dir)  # as run_trocr.py and htr.publish do
+    text = write_model_card(output_dir, "alice/trocr-iam").read_text(encoding="utf-8")
+    pipeline_snippet, generate_snippet = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert 'pipeline("image-to-text", model="alice/trocr-iam", trust_remote_code=True)' in pipeline_snippet
+    assert 'reader("line.png", num_beams=4, max_length=128)' in pipeline_snippet
+    assert "model.generate(pixel_values, num_beams=4, max_length=128)" in generate_snippet
+    Image.new("RGB", (200, 40), "white").save(tmp_path / "line.png")
+    monkeypatch.chdir(tmp_path)
+
+    for snippet in (pipeline_snippet, generate_snippet):
+        exec(snippet.replace('"alice/trocr-iam"', repr(str(output_dir))), {})
+
+    assert capsys.readouterr().out.count("\n") == 2  # both reached their print
 
 
 def test_cli_prints_the_card_it_writes(

@@ -81,7 +81,9 @@ def test_a_words_model_starts_a_wider_line_model_with_its_weights():
     source, target = words.state_dict(), lines.state_dict()
     layer = "decoder.model.decoder.layers.0.self_attn.k_proj.weight"
     assert torch.equal(source[layer], target[layer])
-    vit = "encoder.embeddings.position_embeddings"  # [1, 1 + 128 / 4 patches, width] -> [1, 1 + 512 / 4, width]
+    vit = (
+        "encoder.embeddings.position_embeddings"  # [1, 1 + 128 / 4 patches, width] -> [1, 1 + 512 / 4, width]
+    )
     assert torch.equal(target[vit][:, :33], source[vit]) and target[vit].shape[1] == 129
     assert not torch.equal(target[vit][:, 33:66], source[vit][:, 1:])  # new columns keep fresh values
     text = "decoder.model.decoder.embed_positions.weight"

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from htr.images import open_image
 from htr.metrics import error_rates
 from htr.modeling import build_tiny_model
+from htr.pipeline import ImageToTextPipeline, attach_pipeline
 from htr.predict import load, main, transcribe
 from htr.predictions import read_predictions
 
@@ -18,7 +20,8 @@ from htr.predictions import read_predictions
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny TrOCR with large random weights: unlike the plain fixture (which stops at once), its greedy
-    output differs from image to image, so mixed-up or dropped rows would show."""
+    output differs from image to image, so mixed-up or dropped rows would show. The image-to-text pipeline is
+    attached as run_trocr.py attaches it to every output dir."""
     model, processor = build_tiny_model(seed=1)
     torch.manual_seed(1)
     with torch.no_grad():
@@ -29,6 +32,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("noisy-trocr")
     model.save_pretrained(path)
     processor.save_pretrained(path)
+    attach_pipeline(path)
     return path
 
 
@@ -105,16 +109,47 @@ def test_a_missing_input_is_a_usage_error_before_any_model_loads(tmp_path, capsy
     assert "missing.png: no such image, folder or CSV" in capsys.readouterr().err
 
 
-def test_transformers_pipeline_still_cannot_run_trocr(model_dir, images):
-    """Canary for the README's pipeline note. transformers 5.24 maps "image-to-text" to "image-text-to-text"
-    (asked for by its new name here: the deprecation message itself is malformed and fails under pytest's
-    log capture), whose pipeline needs a text prompt the TrOCR processor turns into ``labels``, then looks
-    for ``decoder_input_ids``. If this test fails after an upgrade, the pipeline may work: document it."""
+def test_transformers_pipeline_reads_an_output_dir_like_transcribe(model_dir, loaded, images, capfd):
+    """pipeline("image-to-text") finds the pipeline.py attached to the folder through config.custom_pipelines,
+    before transformers 5 would redirect the task to "image-text-to-text" (which cannot run TrOCR)."""
     from transformers import pipeline
 
-    pipe = pipeline("image-text-to-text", model=str(model_dir))
-    with pytest.raises(KeyError, match="decoder_input_ids"):
-        pipe(open_image(images[0]), text="")
+    expected = transcribe(*loaded, [open_image(path) for path in images])
+    with pytest.raises(ValueError, match="trust_remote_code=True"):  # even for a local folder
+        pipeline("image-to-text", model=str(model_dir))
+    reader = pipeline("image-to-text", model=str(model_dir), trust_remote_code=True, device="cpu")
+
+    assert type(reader).__name__ == "ImageToTextPipeline" and reader.task == "image-to-text"
+    assert "image-text-to-text" not in capfd.readouterr().err  # the redirect's warning was never reached
+    assert reader(str(images[0])) == [{"generated_text": expected[0]}]
+    assert reader(open_image(images[1])) == [{"generated_text": expected[1]}]
+    # 6 images in batches of 4: a full and a partial batch, each split back into one result per image.
+    batched = reader([str(path) for path in images], batch_size=4)
+    assert batched == [[{"generated_text": text}] for text in expected] and len(set(expected)) > 1
+    beams = transcribe(*loaded, [open_image(images[0])], num_beams=3, max_length=5)
+    assert reader(str(images[0]), num_beams=3, max_length=5) == [{"generated_text": beams[0]}]
+    assert reader(str(images[0]), generate_kwargs={"num_beams": 3, "max_length": 5}) == [
+        {"generated_text": beams[0]}
+    ]
+    # Where htr is importable, passing the class runs the same code without trust_remote_code.
+    direct = pipeline("image-to-text", model=str(model_dir), pipeline_class=ImageToTextPipeline, device="cpu")
+    assert direct([str(path) for path in images[:2]]) == batched[:2]
+
+
+def test_pipeline_reads_transparent_and_16_bit_images_like_training(model_dir, loaded, images, tmp_path):
+    """The pipeline repeats htr.images' conversion (it cannot import htr): transparency is white paper, 16-bit
+    gray is scaled, not clipped to white."""
+    reader = ImageToTextPipeline(model=loaded[0], processor=loaded[1], device="cpu")
+    ink = open_image(images[0]).convert("L")
+    transparent = tmp_path / "transparent.png"
+    Image.merge("LA", (ink, ink.point(lambda value: 255 - value))).save(transparent)  # ink on nothing
+    deep = tmp_path / "16bit.png"
+    ink.point(lambda value: value * 257, "I").convert("I;16").save(deep)
+    for path in (transparent, deep):
+        pixels = loaded[1].image_processor(open_image(path), return_tensors="pt").pixel_values
+        assert torch.equal(reader.preprocess(str(path))["pixel_values"], pixels)
+        assert torch.equal(reader.preprocess(Image.open(path))["pixel_values"], pixels)
+        assert reader(str(path)) == [{"generated_text": transcribe(*loaded, [open_image(path)])[0]}]
 
 
 @pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract is not installed (bash setup.sh)")

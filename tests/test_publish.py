@@ -17,6 +17,7 @@ from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 from test_card import DEBRIS, METRICS, RUN_CONFIG, save_tiny_model, write_run
 
 from htr import publish as publish_module
+from htr.pipeline import attach_pipeline, custom_pipelines
 from htr.publish import PublishError, files_to_upload, main, publish
 
 TOKEN = "hf_TestTokenThatMustNeverLeak0123456789"
@@ -28,6 +29,7 @@ MODEL = {
     "processor_config.json",
     "tokenizer.json",
     "tokenizer_config.json",
+    "pipeline.py",
 }
 CHECKPOINT = {
     "checkpoint-2/model.safetensors",
@@ -110,6 +112,10 @@ def test_uploads_exactly_the_allowlist(output_dir: Path) -> None:
     assert hub.uploaded["model.safetensors"] == (output_dir / "model.safetensors").read_bytes()
     card = hub.uploaded["README.md"].decode()
     assert 'from_pretrained("alice/trocr-iam")' in card  # the card was rewritten for this repo
+    # The output dir had no pipeline (written before run_trocr.py attached it): publishing attached it.
+    assert hub.uploaded["pipeline.py"] == Path(publish_module.__file__).with_name("pipeline.py").read_bytes()
+    assert json.loads(hub.uploaded["config.json"])["custom_pipelines"] == custom_pipelines()
+    assert 'pipeline("image-to-text", model="alice/trocr-iam", trust_remote_code=True)' in card
 
 
 def test_uploaded_card_carries_the_metrics(output_dir: Path, tmp_path: Path) -> None:
@@ -147,6 +153,7 @@ def test_sharded_weights_upload_the_shards_and_index(output_dir: Path) -> None:
     weight_map = {"encoder.weight": shards[0], "decoder.weight": shards[1]}
     (output_dir / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
     (output_dir / "README.md").write_text("card")
+    attach_pipeline(output_dir)
 
     files = set(files_to_upload(output_dir))
 
@@ -225,6 +232,7 @@ def test_dry_run_sends_nothing(
     assert set(files) == MODEL
     printed = capsys.readouterr().out
     assert "model-index:" in printed and "# trocr-iam" in printed  # the card
+    assert "  pipeline.py\n" in printed
     for name in files:
         assert f"{(output_dir / name).stat().st_size:,}  {name}\n" in printed + "\n"
     assert "optimizer.pt" not in printed

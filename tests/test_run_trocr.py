@@ -84,6 +84,10 @@ def test_train_evaluate_predict_writes_metrics_predictions_and_checkpoints(train
     assert (output / "checkpoint-6" / "model.safetensors").is_file()
     assert (output / "model.safetensors").is_file() and (output / "processor_config.json").is_file()
     assert (output / "README.md").is_file()
+    # The image-to-text pipeline is attached: pipeline("image-to-text", model=output, trust_remote_code=True).
+    assert (output / "pipeline.py").read_bytes() == (ROOT / "htr" / "pipeline.py").read_bytes()
+    custom = json.loads((output / "config.json").read_text())["custom_pipelines"]
+    assert custom["image-to-text"]["impl"] == "pipeline.ImageToTextPipeline"
     run_config = json.loads((output / "run_config.json").read_text())
     assert run_config["precision"].startswith("fp32")  # fp16 asked, no CUDA here
     assert "training in fp32 instead" in result.stdout + result.stderr
