@@ -6,9 +6,17 @@
   by length too, and Seq2SeqTrainer keeps the rows repeated to even out the last batch).
 * A non-finite training loss stops the run at once with the step and what to change: the stock
   Trainer filters NaN/inf out of its logs (``logging_nan_inf_filter``) and trains on garbage.
+* Resuming and ``load_best_model_at_end`` load every weight. transformers 5.24 reads a checkpoint back
+  with a plain ``load_state_dict(strict=False)``, but ``save_pretrained`` wrote the ViT encoder under
+  its legacy names (``encoder.encoder.layer.0.attention.attention.query``) while the model in memory
+  uses the new ones (``encoder.layers.0.attention.q_proj``): every encoder layer was silently skipped
+  (one warning line), so a resumed run continued with the encoder of the model it started from, and the
+  "best" model had the last epoch's encoder under the best epoch's decoder.
 """
 
+import logging
 import math
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -16,14 +24,25 @@ from torch.utils.data import Dataset, Sampler, SequentialSampler
 from transformers import Seq2SeqTrainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import EvalLoopOutput
+from transformers.utils import SAFE_WEIGHTS_NAME
+
+logger = logging.getLogger(__name__)
 
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite."""
 
 
+def load_checkpoint_weights(model: nn.Module, checkpoint: str | Path) -> None:
+    """Load a checkpoint's weights into ``model`` in place through ``from_pretrained``, which maps saved
+    (legacy) parameter names to the model's; a weight that still does not match is an error, not a warning."""
+    saved = type(model).from_pretrained(checkpoint, dtype=next(model.parameters()).dtype)
+    model.load_state_dict(saved.state_dict(), strict=True)
+
+
 class TrOCRTrainer(Seq2SeqTrainer):
-    """Seq2SeqTrainer + label-length grouping from precomputed lengths + a NaN/inf loss stop."""
+    """Seq2SeqTrainer + label-length grouping from precomputed lengths + a NaN/inf loss stop + checkpoints
+    that load back every weight."""
 
     def __init__(self, *args, train_label_lengths: list[int] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -48,6 +67,27 @@ class TrOCRTrainer(Seq2SeqTrainer):
         # predictions no longer matched the test rows. One sequence per image here, so drop them.
         self.gather_function = self.accelerator.gather_for_metrics
         return super().evaluation_loop(*args, **kwargs)
+
+    def _plain_checkpoint(self, checkpoint: str | None) -> bool:
+        """A single-file safetensors checkpoint of the whole model (not DeepSpeed/FSDP shards or adapters)."""
+        return (
+            checkpoint is not None
+            and not (self.is_deepspeed_enabled or self.is_fsdp_enabled)
+            and (Path(checkpoint) / SAFE_WEIGHTS_NAME).is_file()
+        )
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
+        if not self._plain_checkpoint(resume_from_checkpoint):
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        logger.info("Loading model from %s.", resume_from_checkpoint)
+        load_checkpoint_weights(self.model if model is None else model, resume_from_checkpoint)
+
+    def _load_best_model(self) -> None:
+        best = self.state.best_model_checkpoint
+        if not self._plain_checkpoint(best):
+            return super()._load_best_model()
+        logger.info("Loading best model from %s (score: %s).", best, self.state.best_metric)
+        load_checkpoint_weights(self.model, best)
 
     def training_step(
         self, model: nn.Module, inputs: dict[str, torch.Tensor], num_items_in_batch: int | None = None
