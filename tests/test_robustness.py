@@ -57,6 +57,7 @@ def test_kill_9_then_the_same_command_resumes_and_finishes_the_same_steps(
     result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Resuming from" in result.stdout + result.stderr
+    assert "missing keys" not in result.stdout + result.stderr  # every weight came back (see htr.trainer)
     state = (output / "trainer_state.json").read_text()
     assert '"global_step": 150' in state
 
