@@ -24,7 +24,7 @@ from torch.utils.data import Dataset, Sampler, SequentialSampler
 from transformers import Seq2SeqTrainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import EvalLoopOutput
-from transformers.utils import SAFE_WEIGHTS_NAME
+from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -69,11 +69,14 @@ class TrOCRTrainer(Seq2SeqTrainer):
         return super().evaluation_loop(*args, **kwargs)
 
     def _plain_checkpoint(self, checkpoint: str | None) -> bool:
-        """A single-file safetensors checkpoint of the whole model (not DeepSpeed/FSDP shards or adapters)."""
+        """A save_pretrained safetensors checkpoint of the whole model, one file or shards (not DeepSpeed/FSDP
+        states or adapters, which the stock loaders handle)."""
         return (
             checkpoint is not None
             and not (self.is_deepspeed_enabled or self.is_fsdp_enabled)
-            and (Path(checkpoint) / SAFE_WEIGHTS_NAME).is_file()
+            and any(
+                (Path(checkpoint) / name).is_file() for name in (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME)
+            )
         )
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:

@@ -1,5 +1,6 @@
 import random
 
+import pytest
 import torch
 from datasets import Dataset
 from transformers import AutoProcessor, Seq2SeqTrainingArguments, VisionEncoderDecoderModel
@@ -51,11 +52,13 @@ def test_evaluation_keeps_row_order_when_training_groups_by_length(tiny_model_di
     assert list(trainer._get_eval_sampler(dataset)) == list(range(300))
 
 
-def test_resume_and_best_model_load_every_weight_of_the_checkpoint(tmp_path):
+@pytest.mark.parametrize("shard_size", [None, "1MB"])
+def test_resume_and_best_model_load_every_weight_of_the_checkpoint(tmp_path, shard_size):
     """transformers 5.24's own loader skips the ViT encoder (saved under legacy names) with a warning."""
     checkpoint = tmp_path / "checkpoint-10"
     saved, processor = build_tiny_model(seed=1)
-    saved.save_pretrained(checkpoint)
+    saved.save_pretrained(checkpoint, **({"max_shard_size": shard_size} if shard_size else {}))
+    assert (checkpoint / "model.safetensors.index.json").is_file() == bool(shard_size)
     expected = saved.state_dict()
     args = Seq2SeqTrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
     for load in ("resume", "best"):
