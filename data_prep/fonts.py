@@ -48,6 +48,23 @@ TRAIN_FONT_FILES: tuple[tuple[str, str], ...] = (
     ("fonts-havana", "opentype/havana/Havana-Regular.otf"),
 )
 
+# Printed fonts, for variety rather than for their hand: a model trained on 20 hands learns those hands;
+# clean sans, serif and condensed letterforms (upright, oblique, bold) widen what it takes for a letter,
+# as TrOCR's own first stage pretrained on printed text. Mixed into the training fonts as "print".
+PRINT_FONT_FILES: tuple[tuple[str, str], ...] = (
+    ("fonts-dejavu-core", "truetype/dejavu/DejaVuSans.ttf"),
+    ("fonts-dejavu-core", "truetype/dejavu/DejaVuSans-BoldOblique.ttf"),
+    ("fonts-dejavu-core", "truetype/dejavu/DejaVuSansCondensed.ttf"),
+    ("fonts-dejavu-core", "truetype/dejavu/DejaVuSansCondensed-Oblique.ttf"),
+    ("fonts-dejavu-core", "truetype/dejavu/DejaVuSansMono.ttf"),
+    ("fonts-dejavu-core", "truetype/dejavu/DejaVuSerif-Italic.ttf"),
+    ("fonts-liberation2", "truetype/liberation2/LiberationSans-Regular.ttf"),
+    ("fonts-liberation2", "truetype/liberation2/LiberationSans-Bold.ttf"),
+    ("fonts-liberation2", "truetype/liberation2/LiberationSans-Italic.ttf"),
+    ("fonts-liberation2", "truetype/liberation2/LiberationSerif-Regular.ttf"),
+    ("fonts-liberation2", "truetype/liberation2/LiberationMono-Regular.ttf"),
+)
+
 # Held-out writers: folders of fonts-bwht and fonts-breip, and their family names.
 EVAL_FONT_DIRS: tuple[Path, ...] = (FONT_ROOT / "opentype/bwht", FONT_ROOT / "truetype/breip")
 EVAL_FAMILY_PREFIXES: tuple[str, ...] = ("because we ", "breip")
@@ -74,6 +91,13 @@ def train_fonts() -> list[Path]:
     ]
 
 
+def print_fonts() -> list[Path]:
+    """Installed printed fonts from the curated list (training variety, see PRINT_FONT_FILES)."""
+    return [
+        path for path in _existing([FONT_ROOT / rel for _, rel in PRINT_FONT_FILES]) if not is_eval_font(path)
+    ]
+
+
 def eval_fonts() -> list[Path]:
     """Installed held-out writers (fonts-bwht, fonts-breip), for validation/test splits only."""
     found = [path for folder in EVAL_FONT_DIRS for path in sorted(folder.glob("*.[ot]tf"))]
@@ -91,10 +115,15 @@ def is_eval_font(path: str | Path) -> bool:
 
 
 def resolve_fonts(fonts: str | Path | Sequence[str | Path]) -> list[Path]:
-    """``"train"``, ``"eval"``, ``"all"`` or explicit font paths → list of existing font files."""
+    """``"train"``, ``"print"``, ``"eval"``, ``"all"`` or font paths (or a list of them) → existing font files."""
     if isinstance(fonts, str | Path):
         fonts = [fonts]
-    named = {"train": train_fonts, "eval": eval_fonts, "all": lambda: train_fonts() + eval_fonts()}
+    named = {
+        "train": train_fonts,
+        "print": print_fonts,
+        "eval": eval_fonts,
+        "all": lambda: train_fonts() + eval_fonts(),
+    }
     resolved: list[Path] = []
     for item in fonts:
         if str(item) in named:
@@ -102,7 +131,7 @@ def resolve_fonts(fonts: str | Path | Sequence[str | Path]) -> list[Path]:
         elif Path(item).is_file():
             resolved.append(Path(item))
         else:
-            raise FileNotFoundError(f"font {item!r} is neither train/eval/all nor an existing file")
+            raise FileNotFoundError(f"font {item!r} is neither train/print/eval/all nor an existing file")
     if not resolved:
         raise FileNotFoundError(f"no font found for {fonts!r}: install data_prep/apt-packages.txt")
     return list(dict.fromkeys(resolved))

@@ -67,6 +67,14 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
             "kind": "mixed",
             "augment": "strong",
         },
+        {  # stage 3 (recipes/pretrain_mix.json): the same mix, with printed fonts for variety of letterforms
+            "out_dir": DATA / "pretrain_mix",
+            "num_samples": 40_000,
+            "fonts": ["train", "print"],
+            "seed": 7,
+            "kind": "mixed",
+            "augment": "strong",
+        },
         {
             "out_dir": DATA / "pretrain_val",
             "num_samples": 500,

@@ -13,7 +13,17 @@ from fontTools.pens.ttGlyphPen import TTGlyphPen
 from fontTools.ttLib.tables._g_l_y_f import Glyph
 from PIL import Image
 
-from data_prep.fonts import FONT_ROOT, TRAIN_FONT_FILES, eval_fonts, font_coverage, is_eval_font, train_fonts
+from data_prep.fonts import (
+    FONT_ROOT,
+    PRINT_FONT_FILES,
+    TRAIN_FONT_FILES,
+    eval_fonts,
+    font_coverage,
+    is_eval_font,
+    print_fonts,
+    resolve_fonts,
+    train_fonts,
+)
 from data_prep.synthetic import COLUMNS, generate, main
 from htr.text import normalize_text
 
@@ -93,9 +103,8 @@ def mixed_font(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_every_font_package_is_installed_by_setup() -> None:
     listed = (Path(__file__).parents[1] / "data_prep/apt-packages.txt").read_text().split()
-    assert {package for package, _ in TRAIN_FONT_FILES} | {"fonts-bwht", "fonts-breip", "wamerican"} <= set(
-        listed
-    )
+    packages = {package for package, _ in (*TRAIN_FONT_FILES, *PRINT_FONT_FILES)}
+    assert packages | {"fonts-bwht", "fonts-breip", "wamerican"} <= set(listed)
 
 
 def test_same_seed_gives_identical_files_whatever_the_workers(tmp_path: Path, mixed_font: Path) -> None:
@@ -112,8 +121,9 @@ def test_same_seed_gives_identical_files_whatever_the_workers(tmp_path: Path, mi
 @needs_eval_fonts
 @needs_train_fonts
 def test_held_out_writers_never_reach_training(tmp_path: Path) -> None:
-    assert set(train_fonts()).isdisjoint(eval_fonts())
-    assert not any(is_eval_font(path) for path in train_fonts())
+    assert set(train_fonts() + print_fonts()).isdisjoint(eval_fonts())
+    assert not any(is_eval_font(path) for path in train_fonts() + print_fonts())
+    assert set(resolve_fonts(["train", "print"])) == set(train_fonts()) | set(print_fonts())
     assert all(is_eval_font(path) for path in eval_fonts())
     with pytest.raises(ValueError, match="held-out"):
         generate(tmp_path / "leak", 4, fonts="eval", split="train", workers=1)
