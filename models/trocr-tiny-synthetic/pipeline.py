@@ -1,0 +1,203 @@
+"""``pipeline("image-to-text", ...)`` for TrOCR models: a small pipeline that travels inside the model folder.
+
+transformers 5 has no image-to-text pipeline any more: ``pipeline("image-to-text")`` is redirected to
+``"image-text-to-text"``, a chat-model pipeline that needs a text prompt and fails on an encoder-decoder model
+(``KeyError: 'decoder_input_ids'``). But ``pipeline()`` reads the model's ``config.custom_pipelines`` *before* that
+redirect. That is the Hub's mechanism for pipelines whose code lives next to the weights, so
+:func:`attach_pipeline` copies this file into a saved model folder and names :class:`ImageToTextPipeline` in its
+``config.json``, exactly as ``PIPELINE_REGISTRY.register_pipeline`` + ``Pipeline.save_pretrained`` would (without
+re-saving the weights or registering the task for the whole process). ``run_trocr.py`` does it for every output
+dir and ``htr.publish`` uploads the file, so the folder and its Hub repo both work with::
+
+    from transformers import pipeline
+
+    reader = pipeline("image-to-text", model="outputs/my-model", trust_remote_code=True)
+    reader("line.png")  # [{'generated_text': '...'}]
+
+``trust_remote_code=True`` is required, for a local folder too: transformers 5.24 refuses to run any custom
+pipeline without it. Where this module is importable, ``pipeline_class=ImageToTextPipeline`` instead of
+``trust_remote_code=True`` runs the same code without loading it from the folder.
+
+This file is copied into model folders and imported by transformers' dynamic-module loader on machines where this
+repository is not installed: it may import only the standard library, PIL and transformers, never ``htr``. So it
+holds the two conventions it shares with training and ``htr.predict``, and ``htr.images`` / ``htr.text`` import
+them from here so there is one definition of each: images become RGB on white paper (:func:`to_rgb`) and
+transcriptions are NFC with single spaces (:func:`normalize_text`). ``tests/test_predict.py`` checks that the
+pipeline reads exactly what ``htr.predict`` reads.
+
+    python -m htr.pipeline OUTPUT_DIR   # attach to an output dir written before run_trocr.py did it
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageOps
+from transformers import Pipeline
+from transformers.image_utils import load_image
+
+TASK = "image-to-text"
+# The file name is the module name in ``custom_pipelines``: the loader looks for ``pipeline.py`` in the repo.
+MODULE_FILE = Path(__file__).name
+_WHITESPACE = re.compile(r"\s+")
+_WHITE = (255, 255, 255, 255)
+
+
+def normalize_text(text: str) -> str:
+    """Unicode NFC, every whitespace run to one space, stripped: how labels were cleaned for training."""
+    return _WHITESPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB the way a reader sees it: transparency becomes white paper (not black), 16-bit gray is scaled.
+
+    Pillow's own ``convert("RGB")``, which transformers' ``load_image`` uses, drops the alpha channel (transparent
+    background under dark ink becomes black) and clips 16-bit grayscale to white.
+    """
+    if image.mode.startswith("I") or image.mode == "F":
+        # I;16 has a fixed white point (65535); I and F do not, so their range is stretched.
+        low, high = (0.0, 65535.0) if image.mode.startswith("I;16") else image.getextrema()
+        scale = 255 / max(high - low, 1)
+        # + 0.5 because the F -> L conversion truncates
+        image = image.convert("F").point(lambda value: (value - low) * scale + 0.5).convert("L")
+    if image.has_transparency_data:
+        paper = Image.new("RGBA", image.size, _WHITE)
+        paper.alpha_composite(image.convert("RGBA"))
+        image = paper
+    return image.convert("RGB")
+
+
+def load_rgb(image: str | os.PathLike | Image.Image, timeout: float | None = None) -> Image.Image:
+    """A local path or PIL image (upright, :func:`to_rgb`), or a URL or base64 string via ``load_image``."""
+    if isinstance(image, os.PathLike) or (isinstance(image, str) and os.path.isfile(image)):
+        with Image.open(image) as opened:
+            return to_rgb(ImageOps.exif_transpose(opened))
+    if isinstance(image, Image.Image):
+        return to_rgb(ImageOps.exif_transpose(image))
+    return load_image(image, timeout=timeout)  # already RGB: transparency is not recovered for URLs
+
+
+class ImageToTextPipeline(Pipeline):
+    """Read text from images with an encoder-decoder OCR model (TrOCR): ``generate()`` on the pixel values.
+
+    Inputs: a path, URL, base64 string or PIL image, or a list of them (``batch_size=8`` reads them 8 per
+    ``generate()`` call). Output per image, as transformers 4's image-to-text pipeline: ``[{"generated_text":
+    text}]`` (one dict per returned sequence). Decoding follows the model's ``generation_config``; ``num_beams``,
+    ``max_new_tokens`` and ``max_length`` override it, at construction or per call, and ``generate_kwargs`` passes
+    anything else to ``generate()``.
+    """
+
+    # TrOCRProcessor = image processor + tokenizer; the base class takes both from it.
+    _load_processor = True
+    _load_tokenizer = False
+    _load_image_processor = False
+    _load_feature_extractor = False
+    _load_video_processor = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # transformers 5 takes both from the processor itself; older versions may not.
+        if self.tokenizer is None and self.processor is not None:
+            self.tokenizer = self.processor.tokenizer
+        if self.image_processor is None and self.processor is not None:
+            self.image_processor = self.processor.image_processor
+
+    def _sanitize_parameters(
+        self,
+        max_new_tokens: int | None = None,
+        max_length: int | None = None,
+        num_beams: int | None = None,
+        generate_kwargs: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        forward_params = dict(generate_kwargs or {})
+        for name, value in (
+            ("max_new_tokens", max_new_tokens),
+            ("max_length", max_length),
+            ("num_beams", num_beams),
+        ):
+            if value is None:
+                continue
+            if name in forward_params:
+                raise ValueError(
+                    f"`{name}` is given both as an argument and in `generate_kwargs`: give it once."
+                )
+            forward_params[name] = value
+        preprocess_params = {} if timeout is None else {"timeout": timeout}
+        return preprocess_params, forward_params, {}
+
+    def __call__(self, images: Any, **kwargs: Any) -> Any:
+        """Transcribe one image (returns ``[{"generated_text": ...}]``) or a list (returns a list of those)."""
+        return super().__call__(images, **kwargs)
+
+    def preprocess(self, image: Any, timeout: float | None = None) -> dict[str, Any]:
+        pixel_values = self.image_processor(images=load_rgb(image, timeout), return_tensors="pt").pixel_values
+        return {"pixel_values": pixel_values.to(self.model.dtype)}
+
+    def _forward(self, model_inputs: dict[str, Any], **generate_kwargs: Any) -> dict[str, Any]:
+        pixel_values = model_inputs["pixel_values"]
+        ids = self.model.generate(pixel_values=pixel_values, **generate_kwargs)
+        # (images, sequences per image, length): the base class splits a batch along the first axis.
+        return {"generated_ids": ids.reshape(len(pixel_values), -1, ids.shape[-1])}
+
+    def postprocess(self, model_outputs: dict[str, Any]) -> list[dict[str, str]]:
+        texts = self.tokenizer.batch_decode(model_outputs["generated_ids"][0], skip_special_tokens=True)
+        return [{"generated_text": normalize_text(text)} for text in texts]
+
+
+def custom_pipelines() -> dict[str, dict[str, Any]]:
+    """The ``config.json`` entry ``register_pipeline(TASK, ImageToTextPipeline, VisionEncoderDecoderModel,
+    type="multimodal")`` + ``Pipeline.save_pretrained`` write in transformers 5.24."""
+    impl = f"{Path(MODULE_FILE).stem}.{ImageToTextPipeline.__name__}"
+    return {TASK: {"impl": impl, "pt": ["VisionEncoderDecoderModel"], "type": "multimodal"}}
+
+
+def attach_pipeline(model_dir: str | os.PathLike) -> Path:
+    """Copy this file into a saved model folder and name the pipeline in its ``config.json``; return the copy.
+
+    Idempotent: a second call refreshes the file and the entry. Other ``custom_pipelines`` entries are kept.
+    """
+    model_dir = Path(model_dir)
+    config_path = model_dir / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    target = model_dir / MODULE_FILE
+    if Path(__file__).resolve() != target.resolve():
+        shutil.copyfile(__file__, target)
+    config["custom_pipelines"] = {**config.get("custom_pipelines", {}), **custom_pipelines()}
+    # The layout PretrainedConfig.save_pretrained writes.
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return target
+
+
+def pipeline_attached(model_dir: str | os.PathLike) -> bool:
+    """Whether ``model_dir`` holds this pipeline and its ``config.json`` entry."""
+    model_dir = Path(model_dir)
+    config_path = model_dir / "config.json"
+    if not (model_dir / MODULE_FILE).is_file() or not config_path.is_file():
+        return False
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    return config.get("custom_pipelines", {}).get(TASK) == custom_pipelines()[TASK]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=f'Make a saved TrOCR folder work with pipeline("{TASK}", model=FOLDER, trust_remote_code=True).'
+    )
+    parser.add_argument(
+        "model_dir", type=Path, help="Output dir of run_trocr.py (model saved with save_pretrained)."
+    )
+    args = parser.parse_args(argv)
+    if not (args.model_dir / "config.json").is_file():
+        parser.error(f"{args.model_dir} has no config.json: point at a folder saved with save_pretrained.")
+    print(f"Wrote {attach_pipeline(args.model_dir)} and custom_pipelines in {args.model_dir / 'config.json'}")
+
+
+if __name__ == "__main__":
+    main()
