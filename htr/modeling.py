@@ -177,8 +177,8 @@ def transfer_weights(source: VisionEncoderDecoderModel, target: VisionEncoderDec
     This is how a model pretrained on words (32x128, short labels) starts a line model (32x512,
     long labels): every layer has the same shape and is copied; the position tables are longer, so
     their first rows (the left of the image, the first characters) are copied and the rest keep
-    their fresh initialisation. A word rendered into the wider canvas sits at the left at the same
-    scale, so the copied model already reads it on step 0.
+    their fresh initialisation. A word rendered into the wider canvas sits at the left, so what the
+    words model learned carries over; the new positions are learned within the first thousand steps.
     """
     counts = {"copied": 0, "prefix": 0, "fresh": 0}
     source_state = source.state_dict()
