@@ -30,8 +30,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-# One definition, kept in the file that model folders carry (it must not import htr).
-from htr.pipeline import to_rgb as _to_rgb
+# One definition, in the standalone file that model folders carry beside pipeline.py.
+from htr.reading import to_rgb as _to_rgb
 
 PIXEL_LIMIT_ENV = "HTR_MAX_IMAGE_PIXELS"
 # File endings taken for images when searching folders or guessing whether a CSV header is a path.

@@ -9,7 +9,7 @@ allowlist of exact file names, computed here and passed to ``upload_folder``:
   it is a pickle, and loading a pickle can run code on the downloader's machine.
 * ``config.json``, ``generation_config.json`` and the processor's files: what ``from_pretrained`` and
   ``generate`` need.
-* ``pipeline.py``: the image-to-text pipeline that ``config.json``'s ``custom_pipelines`` names, so that
+* ``pipeline.py`` (and ``reading.py``, which it imports): the image-to-text pipeline that ``config.json``'s ``custom_pipelines`` names, so that
   ``pipeline("image-to-text", model=REPO, trust_remote_code=True)`` works (see :mod:`htr.pipeline`). It is code
   the downloader runs, so it is always this repository's own ``htr/pipeline.py``: like the card, it is attached
   afresh before every upload (which also fixes output dirs from before run_trocr.py attached it).
@@ -44,7 +44,7 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError, HTTPError,
 from huggingface_hub.utils import validate_repo_id
 
 from htr.card import CardError, write_model_card
-from htr.pipeline import MODULE_FILE as PIPELINE_FILE
+from htr.pipeline import MODULE_FILES as PIPELINE_FILES
 from htr.pipeline import attach_pipeline
 
 logger = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def model_files(folder: Path) -> list[str]:
     """Weights, configs, processor files and the pipeline module in ``folder``, relative to it."""
     if not (folder / "config.json").is_file():
         raise PublishError(f"{folder} has no config.json: point at a finished run's output dir.")
-    names = (*CONFIG_FILES, *PROCESSOR_FILES, PIPELINE_FILE)
+    names = (*CONFIG_FILES, *PROCESSOR_FILES, *PIPELINE_FILES)
     configs = [name for name in names if (folder / name).is_file()]
     return [*weight_files(folder), *configs]
 

@@ -6,8 +6,8 @@ tabs or non-breaking spaces. Both inflate CER without any real reading error, so
 every prediction goes through one function before it is stored or scored.
 """
 
-# One definition, kept in the file that model folders carry (it must not import htr).
-from htr.pipeline import normalize_text
+# One definition, in the standalone file that model folders carry beside pipeline.py.
+from htr.reading import normalize_text
 
 __all__ = ["SPLIT_NAMES", "normalize_text"]
 

@@ -30,6 +30,7 @@ MODEL = {
     "tokenizer.json",
     "tokenizer_config.json",
     "pipeline.py",
+    "reading.py",
 }
 CHECKPOINT = {
     "checkpoint-2/model.safetensors",
@@ -113,7 +114,8 @@ def test_uploads_exactly_the_allowlist(output_dir: Path) -> None:
     card = hub.uploaded["README.md"].decode()
     assert 'from_pretrained("alice/trocr-iam")' in card  # the card was rewritten for this repo
     # The output dir had no pipeline (written before run_trocr.py attached it): publishing attached it.
-    assert hub.uploaded["pipeline.py"] == Path(publish_module.__file__).with_name("pipeline.py").read_bytes()
+    for name in ("pipeline.py", "reading.py"):
+        assert hub.uploaded[name] == Path(publish_module.__file__).with_name(name).read_bytes()
     assert json.loads(hub.uploaded["config.json"])["custom_pipelines"] == custom_pipelines()
     assert 'pipeline("image-to-text", model="alice/trocr-iam", trust_remote_code=True)' in card
 
@@ -232,7 +234,7 @@ def test_dry_run_sends_nothing(
     assert set(files) == MODEL
     printed = capsys.readouterr().out
     assert "model-index:" in printed and "# trocr-iam" in printed  # the card
-    assert "  pipeline.py\n" in printed
+    assert "  pipeline.py\n" in printed and "  reading.py\n" in printed
     for name in files:
         assert f"{(output_dir / name).stat().st_size:,}  {name}\n" in printed + "\n"
     assert "optimizer.pt" not in printed

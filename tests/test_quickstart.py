@@ -30,8 +30,9 @@ def test_the_shipped_model_is_small_and_loads_with_plain_transformers():
     processor = AutoProcessor.from_pretrained(SHIPPED)
     assert model.config.decoder_start_token_id == processor.tokenizer.eos_token_id
     assert processor.image_processor.size == {"max_height": 32, "max_width": 512}
-    # pipeline("image-to-text", model=SHIPPED, trust_remote_code=True) runs this copy: it must be the current one
-    assert (SHIPPED / "pipeline.py").read_bytes() == (ROOT / "htr" / "pipeline.py").read_bytes()
+    # pipeline("image-to-text", model=SHIPPED, trust_remote_code=True) runs these copies: they must be current
+    for name in ("pipeline.py", "reading.py"):
+        assert (SHIPPED / name).read_bytes() == (ROOT / "htr" / name).read_bytes()
 
 
 def test_the_shipped_model_reads_writers_it_never_saw(unseen_writers):

@@ -85,7 +85,8 @@ def test_train_evaluate_predict_writes_metrics_predictions_and_checkpoints(train
     assert (output / "model.safetensors").is_file() and (output / "processor_config.json").is_file()
     assert (output / "README.md").is_file()
     # The image-to-text pipeline is attached: pipeline("image-to-text", model=output, trust_remote_code=True).
-    assert (output / "pipeline.py").read_bytes() == (ROOT / "htr" / "pipeline.py").read_bytes()
+    for name in ("pipeline.py", "reading.py"):
+        assert (output / name).read_bytes() == (ROOT / "htr" / name).read_bytes()
     custom = json.loads((output / "config.json").read_text())["custom_pipelines"]
     assert custom["image-to-text"]["impl"] == "pipeline.ImageToTextPipeline"
     run_config = json.loads((output / "run_config.json").read_text())

@@ -19,11 +19,11 @@ pipeline without it. Where this module is importable, ``pipeline_class=ImageToTe
 ``trust_remote_code=True`` runs the same code without loading it from the folder.
 
 This file is copied into model folders and imported by transformers' dynamic-module loader on machines where this
-repository is not installed: it may import only the standard library, PIL and transformers, never ``htr``. So it
-holds the two conventions it shares with training and ``htr.predict``, and ``htr.images`` / ``htr.text`` import
-them from here so there is one definition of each: images become RGB on white paper (:func:`to_rgb`) and
-transcriptions are NFC with single spaces (:func:`normalize_text`). ``tests/test_predict.py`` checks that the
-pipeline reads exactly what ``htr.predict`` reads.
+repository is not installed: it may import only the standard library, PIL, transformers and, relatively, its
+sibling ``reading.py`` (copied beside it; the loader fetches relative imports too), never ``htr`` by name.
+``reading.py`` holds the two conventions shared with training and ``htr.predict``: images become RGB on white
+paper and transcriptions are NFC with single spaces. ``tests/test_predict.py`` checks that the pipeline reads
+exactly what ``htr.predict`` reads.
 
     python -m htr.pipeline OUTPUT_DIR   # attach to an output dir written before run_trocr.py did it
 """
@@ -33,9 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
-import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -43,35 +41,14 @@ from PIL import Image, ImageOps
 from transformers import Pipeline
 from transformers.image_utils import load_image
 
+from . import reading
+from .reading import normalize_text, to_rgb
+
 TASK = "image-to-text"
 # The file name is the module name in ``custom_pipelines``: the loader looks for ``pipeline.py`` in the repo.
 MODULE_FILE = Path(__file__).name
-_WHITESPACE = re.compile(r"\s+")
-_WHITE = (255, 255, 255, 255)
-
-
-def normalize_text(text: str) -> str:
-    """Unicode NFC, every whitespace run to one space, stripped: how labels were cleaned for training."""
-    return _WHITESPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """RGB the way a reader sees it: transparency becomes white paper (not black), 16-bit gray is scaled.
-
-    Pillow's own ``convert("RGB")``, which transformers' ``load_image`` uses, drops the alpha channel (transparent
-    background under dark ink becomes black) and clips 16-bit grayscale to white.
-    """
-    if image.mode.startswith("I") or image.mode == "F":
-        # I;16 has a fixed white point (65535); I and F do not, so their range is stretched.
-        low, high = (0.0, 65535.0) if image.mode.startswith("I;16") else image.getextrema()
-        scale = 255 / max(high - low, 1)
-        # + 0.5 because the F -> L conversion truncates
-        image = image.convert("F").point(lambda value: (value - low) * scale + 0.5).convert("L")
-    if image.has_transparency_data:
-        paper = Image.new("RGBA", image.size, _WHITE)
-        paper.alpha_composite(image.convert("RGBA"))
-        image = paper
-    return image.convert("RGB")
+# Every file a model folder needs for the pipeline: this one and the one it imports relatively.
+MODULE_FILES = (MODULE_FILE, Path(reading.__file__).name)
 
 
 def load_rgb(image: str | os.PathLike | Image.Image, timeout: float | None = None) -> Image.Image:
@@ -160,27 +137,28 @@ def custom_pipelines() -> dict[str, dict[str, Any]]:
 
 
 def attach_pipeline(model_dir: str | os.PathLike) -> Path:
-    """Copy this file into a saved model folder and name the pipeline in its ``config.json``; return the copy.
+    """Copy the pipeline's files into a saved model folder and name it in ``config.json``; return the main copy.
 
     Idempotent: a second call refreshes the file and the entry. Other ``custom_pipelines`` entries are kept.
     """
     model_dir = Path(model_dir)
     config_path = model_dir / "config.json"
     config = json.loads(config_path.read_text(encoding="utf-8"))
-    target = model_dir / MODULE_FILE
-    if Path(__file__).resolve() != target.resolve():
-        shutil.copyfile(__file__, target)
+    for name in MODULE_FILES:
+        source, target = Path(__file__).with_name(name), model_dir / name
+        if source.resolve() != target.resolve():
+            shutil.copyfile(source, target)
     config["custom_pipelines"] = {**config.get("custom_pipelines", {}), **custom_pipelines()}
     # The layout PretrainedConfig.save_pretrained writes.
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return target
+    return model_dir / MODULE_FILE
 
 
 def pipeline_attached(model_dir: str | os.PathLike) -> bool:
     """Whether ``model_dir`` holds this pipeline and its ``config.json`` entry."""
     model_dir = Path(model_dir)
     config_path = model_dir / "config.json"
-    if not (model_dir / MODULE_FILE).is_file() or not config_path.is_file():
+    if not all((model_dir / name).is_file() for name in MODULE_FILES) or not config_path.is_file():
         return False
     config = json.loads(config_path.read_text(encoding="utf-8"))
     return config.get("custom_pipelines", {}).get(TASK) == custom_pipelines()[TASK]
