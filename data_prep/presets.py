@@ -1,7 +1,7 @@
 """The exact synthetic data each shipped recipe trains and tests on, one command per recipe.
 
     python -m data_prep.presets quickstart     # before recipes/quickstart.json
-    python -m data_prep.presets pretrain       # before recipes/pretrain_words.json, pretrain_synthetic.json
+    python -m data_prep.presets pretrain       # before recipes/pretrain_*.json (stages 1-4)
     python -m data_prep.presets smoke          # before recipes/smoke.json
 
 Every set is deterministic (fixed seeds), so every run is tested on byte-identical held-out images and
@@ -72,6 +72,14 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
             "num_samples": 40_000,
             "fonts": ["train", "print"],
             "seed": 7,
+            "kind": "mixed",
+            "augment": "strong",
+        },
+        {  # stage 4 (recipes/pretrain_fonts.json): 82 fonts, a quarter in block capitals, uneven letters
+            "out_dir": DATA / "pretrain_fonts",
+            "num_samples": 120_000,
+            "fonts": ["train", "print"],
+            "seed": 31,
             "kind": "mixed",
             "augment": "strong",
         },

@@ -4,7 +4,9 @@
 
 Each sample is one word or one line drawn in a handwriting font (one font = one ``writer``), degraded
 the way real scans are (slant, rotation, wavy baseline, ink width and colour, blur, noise, paper,
-JPEG, elastic warp), cropped tight with padding and scaled to a fixed height. Labels are exactly what
+JPEG, elastic warp); ``strong`` also varies the hand itself (a quarter of the text in block capitals,
+letters of uneven size, narrower or wider letters). Each is cropped tight with padding and scaled to a fixed
+height. Labels are exactly what
 is drawn: each font's real coverage (see ``data_prep.fonts``) decides which characters survive, and
 capitals-only fonts get uppercased labels. ``--augment none`` writes clean lossless PNGs; ``light``
 and ``strong`` write JPEGs (quality 70-95 / 25-95): the compression artefact real scans carry, and
@@ -63,12 +65,15 @@ class Augment:
     noise: float  # Gaussian pixel noise sigma
     jpeg_quality: int | None  # lowest JPEG quality (up to 95); None: lossless PNG
     elastic: float  # elastic warp amplitude, fraction of the font size
+    caps: float = 0.0  # share of samples written in block capitals, as forms and notes often are
+    glyph_scale: float = 0.0  # per-glyph size change (with glyph_jitter): uneven letters, another hand
+    x_scale: float = 0.0  # letter width change (narrow to wide hands), fraction of the width
 
 
 AUGMENTS = {
     "none": Augment(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, None, 0),
     "light": Augment(0.25, 1.5, 0.04, 0, 0.3, 1, 60, 40, 0.15, 0.7, 5, 70, 0),
-    "strong": Augment(0.5, 4, 0.1, 0.04, 0.8, 2, 100, 80, 0.25, 1.3, 14, 25, 0.03),
+    "strong": Augment(0.5, 4, 0.1, 0.04, 0.8, 2, 100, 80, 0.25, 1.3, 14, 25, 0.04, 0.25, 0.12, 0.2),
 }
 STRONG = AUGMENTS["strong"]
 
@@ -89,7 +94,7 @@ class Job:
     charset: str
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=4096)  # fonts x sizes, incl. per-glyph sizes
 def _font(path: Path, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(path), size)
 
@@ -104,6 +109,8 @@ def _sample_label(job: Job, font: FontCoverage, rng: np.random.Generator) -> str
             if lines
             else corpus.word(rng, job.charset)
         )
+        if job.augment.caps and rng.random() < job.augment.caps:
+            text = text.upper()
         label = normalize_text("".join(c for c in font.drawable_text(text) if c == " " or c in job.charset))
         if label:
             return label
@@ -135,9 +142,13 @@ def _draw_text(
             draw.text((margin + word_x, baseline), word, font=font, fill=255, anchor="ls")
             continue
         jitter = rng.uniform(-aug.glyph_jitter, aug.glyph_jitter, (len(word), 2)) * size
-        for i, char in enumerate(word):
-            position = (margin + word_x + font.getlength(word[:i]) + jitter[i, 0], baseline + jitter[i, 1])
-            draw.text(position, char, font=font, fill=255, anchor="ls")
+        scales = rng.uniform(1 - aug.glyph_scale, 1 + aug.glyph_scale, len(word))
+        scales /= scales.mean()  # uneven letters, but the word keeps the width it was placed with
+        glyph_x = margin + word_x
+        for char, (dx, dy), scale in zip(word, jitter, scales, strict=True):
+            glyph = _font(Path(font.path), max(round(size * scale), 4))
+            draw.text((glyph_x + dx, baseline + dy), char, font=glyph, fill=255, anchor="ls")
+            glyph_x += glyph.getlength(char)
     return mask
 
 
@@ -237,8 +248,9 @@ def render_sample(job: Job, index: int) -> dict[str, str]:
     pad_x, pad_y = (bottom - top) * rng.uniform(0.03, 0.12, 2)
     box = (round(left - pad_x), round(top - pad_y), round(right + pad_x), round(bottom + pad_y))
     scale = job.height / (box[3] - box[1])
+    scale_x = scale * rng.uniform(1 - aug.x_scale, 1 + aug.x_scale) if aug.x_scale else scale
     mask = mask.crop(box).resize(
-        (max(round((box[2] - box[0]) * scale), 1), job.height), Image.Resampling.BILINEAR
+        (max(round((box[2] - box[0]) * scale_x), 1), job.height), Image.Resampling.BILINEAR
     )
     blur = rng.uniform(0, aug.blur)
     if blur > 0.2:

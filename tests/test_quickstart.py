@@ -36,7 +36,7 @@ def test_the_shipped_model_is_small_and_loads_with_plain_transformers():
 
 
 def test_the_shipped_model_reads_writers_it_never_saw(unseen_writers):
-    """The shipped model measured 42.7 % CER on exactly these 40 rows (40.8 % on data/heldout's 1,000); random or
+    """The shipped model measured 31.7 % CER on exactly these 40 rows (24.3 % on data/heldout's 1,000); random or
     mis-loaded weights score ~100 %. The margin absorbs float differences between CPUs, not a worse model."""
     model = VisionEncoderDecoderModel.from_pretrained(SHIPPED).eval()
     processor = AutoProcessor.from_pretrained(SHIPPED)
@@ -44,7 +44,7 @@ def test_the_shipped_model_reads_writers_it_never_saw(unseen_writers):
     images = [open_image(unseen_writers.parent / row["image"]) for row in rows]
     predictions = transcribe(model, processor, images)
     cer = error_rates(predictions, [row["label"] for row in rows])["cer"]
-    assert cer < 50, f"CER {cer:.1f} % on held-out fonts"
+    assert cer < 40, f"CER {cer:.1f} % on held-out fonts"
 
 
 def test_quickstart_recipe_fine_tunes_the_shipped_model(words_csv, unseen_writers, tmp_path):

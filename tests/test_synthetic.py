@@ -149,6 +149,19 @@ def test_capitals_only_font_gets_uppercase_labels(tmp_path: Path, caps_font: Pat
     assert any(char.isalpha() for label in labels for char in label)
 
 
+def test_strong_augment_writes_some_mixed_case_text_in_block_capitals(
+    tmp_path: Path, mixed_font: Path
+) -> None:
+    def capitals_share(augment: str) -> float:
+        rows = _read_rows(generate(tmp_path / augment, 120, fonts=[mixed_font], augment=augment, workers=1))
+        lettered = [row["label"] for row in rows if any(char.isalpha() for char in row["label"])]
+        return sum(label == label.upper() for label in lettered) / len(lettered)
+
+    light, strong = capitals_share("light"), capitals_share("strong")
+    assert strong > light + 0.1, (light, strong)
+    assert strong < 0.6  # most text keeps its case
+
+
 @pytest.mark.skipif(not (FONT_ROOT / "truetype/humor-sans").is_dir(), reason="fonts-humor-sans not installed")
 @needs_eval_fonts
 def test_debian_capitals_only_fonts_are_detected() -> None:
