@@ -5,9 +5,8 @@
 Each sample is one word or one line drawn in a handwriting font (one font = one ``writer``), degraded
 the way real scans are (slant, rotation, wavy baseline, ink width and colour, blur, noise, paper,
 JPEG, elastic warp); ``strong`` also varies the hand itself (a quarter of the text in block capitals,
-letters of uneven size, narrower or wider letters). Each is cropped tight with padding and scaled to a fixed
-height. Labels are exactly what
-is drawn: each font's real coverage (see ``data_prep.fonts``) decides which characters survive, and
+letters of uneven size, narrower or wider letters). Each is cropped tight with padding and scaled to a
+fixed height. Labels are exactly what is drawn: each font's real coverage (see ``data_prep.fonts``) decides which characters survive, and
 capitals-only fonts get uppercased labels. ``--augment none`` writes clean lossless PNGs; ``light``
 and ``strong`` write JPEGs (quality 70-95 / 25-95): the compression artefact real scans carry, and
 ~10x faster to write than a noisy PNG.
