@@ -1,6 +1,7 @@
 """Synthetic handwriting: reproducible, held-out writers kept out of training, labels match the ink."""
 
 import csv
+import dataclasses
 import random
 import re
 import shutil
@@ -24,7 +25,7 @@ from data_prep.fonts import (
     resolve_fonts,
     train_fonts,
 )
-from data_prep.synthetic import COLUMNS, generate, main
+from data_prep.synthetic import AUGMENTS, COLUMNS, Job, generate, main, render_sample
 from htr.text import normalize_text
 
 needs_eval_fonts = pytest.mark.skipif(not eval_fonts(), reason="fonts-bwht/fonts-breip not installed")
@@ -160,6 +161,29 @@ def test_strong_augment_writes_some_mixed_case_text_in_block_capitals(
     light, strong = capitals_share("light"), capitals_share("strong")
     assert strong > light + 0.1, (light, strong)
     assert strong < 0.6  # most text keeps its case
+
+
+def test_letter_width_change_stretches_or_squeezes_the_same_sample(tmp_path: Path, mixed_font: Path) -> None:
+    """Same seed, same text and crop: only ``x_scale`` differs, so only the width may change, within its bound."""
+    widths = {}
+    for name, augment in (
+        ("plain", AUGMENTS["none"]),
+        ("scaled", dataclasses.replace(AUGMENTS["none"], x_scale=0.2)),
+    ):
+        (tmp_path / name / "images").mkdir(parents=True)
+        job = Job(
+            tmp_path / name, (font_coverage(mixed_font),), 3, "words", 3, 6, 48, None, augment, "abcdefgh"
+        )
+        rows = [render_sample(job, index) for index in range(12)]
+        widths[name] = []
+        for row in rows:
+            with Image.open(tmp_path / name / row["image"]) as image:
+                widths[name].append(image.width)
+        widths[f"{name} labels"] = [row["label"] for row in rows]
+    assert widths["plain labels"] == widths["scaled labels"]
+    ratios = [scaled / plain for scaled, plain in zip(widths["scaled"], widths["plain"], strict=True)]
+    assert all(0.75 < ratio < 1.25 for ratio in ratios), ratios
+    assert sum(abs(ratio - 1) > 0.03 for ratio in ratios) >= 6, ratios
 
 
 @pytest.mark.skipif(not (FONT_ROOT / "truetype/humor-sans").is_dir(), reason="fonts-humor-sans not installed")
