@@ -32,7 +32,7 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
     "quickstart": [
         {  # fresh samples in the training fonts, never seen in pretraining (other seed)
             "out_dir": DATA / "quickstart",
-            "num_samples": 4000,
+            "num_samples": 12_000,
             "fonts": "train",
             "seed": 5,
             "kind": "mixed",
@@ -75,7 +75,7 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
             "kind": "mixed",
             "augment": "strong",
         },
-        {  # stage 4 (recipes/pretrain_fonts.json): 82 fonts, a quarter in block capitals, uneven letters
+        {  # stages 4-5 (recipes/pretrain_fonts*.json): 82 fonts, a quarter in block capitals, uneven letters
             "out_dir": DATA / "pretrain_fonts",
             "num_samples": 120_000,
             "fonts": ["train", "print"],
