@@ -1,7 +1,7 @@
 """The exact synthetic data each shipped recipe trains and tests on, one command per recipe.
 
     python -m data_prep.presets quickstart     # before recipes/quickstart.json
-    python -m data_prep.presets pretrain       # before recipes/pretrain_*.json (stages 1-4)
+    python -m data_prep.presets pretrain       # before recipes/pretrain_*.json (stages 1-6)
     python -m data_prep.presets smoke          # before recipes/smoke.json
 
 Every set is deterministic (fixed seeds), so every run is tested on byte-identical held-out images and
@@ -75,11 +75,19 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
             "kind": "mixed",
             "augment": "strong",
         },
-        {  # stages 4-5 (recipes/pretrain_fonts*.json): 82 fonts, a quarter in block capitals, uneven letters
+        {  # stages 4-5 (recipes/pretrain_fonts.json, pretrain_fonts_restart.json): 82 fonts, a quarter in block capitals, uneven letters
             "out_dir": DATA / "pretrain_fonts",
             "num_samples": 120_000,
             "fonts": ["train", "print"],
             "seed": 31,
+            "kind": "mixed",
+            "augment": "strong",
+        },
+        {  # stage 6 (recipes/pretrain_fonts_fresh.json): the same recipe, fresh images (another seed)
+            "out_dir": DATA / "pretrain_fonts_fresh",
+            "num_samples": 120_000,
+            "fonts": ["train", "print"],
+            "seed": 41,
             "kind": "mixed",
             "augment": "strong",
         },
