@@ -4,6 +4,8 @@ import copy
 import json
 import re
 import shutil
+import subprocess
+import sys
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,8 @@ from PIL import Image
 from htr.card import main, write_model_card
 from htr.modeling import build_tiny_model
 from htr.pipeline import attach_pipeline
+
+ROOT = Path(__file__).resolve().parent.parent
 
 RUN_CONFIG: dict[str, Any] = {
     "model_args": {
@@ -264,6 +268,17 @@ def test_pipeline_snippet_runs_when_the_pipeline_is_attached(
         exec(snippet.replace('"alice/trocr-iam"', repr(str(output_dir))), {})
 
     assert capsys.readouterr().out.count("\n") == 2  # both reached their print
+
+
+def test_usage_snippets_are_ruff_formatted(tmp_path: Path, model_dir: Path) -> None:
+    """People paste them into formatted code, and this repository keeps a generated card under ruff's check."""
+    output_dir = write_run(tmp_path / "out", model_dir, metrics=METRICS)
+    attach_pipeline(output_dir)
+    text = write_model_card(output_dir, "alice/trocr-iam").read_text(encoding="utf-8")
+    for snippet in re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL):
+        command = [sys.executable, "-m", "ruff", "format", "--config", str(ROOT / "pyproject.toml"), "-"]
+        formatted = subprocess.run(command, input=snippet, capture_output=True, text=True, check=True).stdout
+        assert formatted == snippet
 
 
 def test_cli_prints_the_card_it_writes(
