@@ -75,7 +75,9 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
             "kind": "mixed",
             "augment": "strong",
         },
-        {  # stages 4-5 (recipes/pretrain_fonts.json, pretrain_fonts_restart.json): 82 fonts, a quarter in block capitals, uneven letters
+        # stages 4-5 (recipes/pretrain_fonts.json, pretrain_fonts_restart.json): 82 fonts, a quarter in
+        # block capitals, uneven letters
+        {
             "out_dir": DATA / "pretrain_fonts",
             "num_samples": 120_000,
             "fonts": ["train", "print"],
