@@ -385,7 +385,9 @@ def main(argv: Sequence[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, type=Path, help="output folder (images/, english.csv)")
     parser.add_argument("--num_samples", type=int, required=True)
-    parser.add_argument("--fonts", nargs="+", default=["train"], help="train | eval | all | font files")
+    parser.add_argument(
+        "--fonts", nargs="+", default=["train"], help="train | web | print | eval | all | font files"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kind", choices=KINDS, default="mixed")
     parser.add_argument("--min_words", type=int, default=3, help="words per line, lower bound")

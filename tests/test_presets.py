@@ -1,3 +1,5 @@
+import json
+
 from data_prep.fonts import is_eval_font, resolve_fonts
 from data_prep.presets import HELDOUT, PRESETS, build
 
@@ -20,3 +22,14 @@ def test_a_preset_builds_once_and_is_reused(tmp_path, monkeypatch, capsys):
     build("smoke", workers=1)
     assert "already there (32 rows)" in capsys.readouterr().out
     assert csv_path.read_bytes() == first
+
+
+def test_a_set_built_from_an_older_spec_is_rebuilt(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (csv_path,) = build("smoke", workers=1)
+    changed = [{**PRESETS["smoke"][0], "seed": 1}]  # same size, other text: a row count cannot tell
+    monkeypatch.setitem(PRESETS, "smoke", changed)
+    capsys.readouterr()
+    build("smoke", workers=1)
+    assert "already there" not in capsys.readouterr().out
+    assert json.loads((csv_path.parent / "preset.json").read_text())["seed"] == 1

@@ -36,15 +36,16 @@ def test_the_shipped_model_is_small_and_loads_with_plain_transformers():
 
 
 def test_the_shipped_model_reads_writers_it_never_saw(unseen_writers):
-    """The shipped model measured 28.2 % CER on exactly these 40 rows (22.1 % on data/heldout's 1,000); random or
-    mis-loaded weights score ~100 %. The margin absorbs float differences between CPUs, not a worse model."""
+    """The shipped model measured 15.8 % CER on exactly these 40 rows (16.2 % on data/heldout's 1,000); random or
+    mis-loaded weights score ~100 %, the previous pretraining stage 28.2 %. The margin absorbs float differences
+    between CPUs, not a worse model."""
     model = VisionEncoderDecoderModel.from_pretrained(SHIPPED).eval()
     processor = AutoProcessor.from_pretrained(SHIPPED)
     rows = read_predictions(unseen_writers)
     images = [open_image(unseen_writers.parent / row["image"]) for row in rows]
     predictions = transcribe(model, processor, images)
     cer = error_rates(predictions, [row["label"] for row in rows])["cer"]
-    assert cer < 40, f"CER {cer:.1f} % on held-out fonts"
+    assert cer < 25, f"CER {cer:.1f} % on held-out fonts"
 
 
 def test_quickstart_recipe_fine_tunes_the_shipped_model(words_csv, unseen_writers, tmp_path):
