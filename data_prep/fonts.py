@@ -274,10 +274,14 @@ def _fetch_package(name: str, version: str, weights: tuple[int, ...], root: Path
         raise RuntimeError(f"npm pack {spec} failed: {done.stderr.strip()[-500:]}")
     (archive,) = folder.glob("*.tgz")
     with tarfile.open(archive) as tar:
-        for weight in weights:
-            member = tar.extractfile(f"package/files/{_web_font_file(name, weight, Path()).name}")
-            _web_font_file(name, weight, root).write_bytes(member.read())
         (root / f"{name}.json").write_bytes(tar.extractfile("package/metadata.json").read())
+        for weight in weights:
+            target = _web_font_file(name, weight, root)
+            member = tar.extractfile(f"package/files/{target.name}")
+            # written under another name, then renamed: an interrupted fetch leaves no truncated font
+            partial = target.with_suffix(".part")
+            partial.write_bytes(member.read())
+            partial.replace(target)
 
 
 def fetch_web_fonts(root: Path = WEB_FONT_ROOT, jobs: int = 8) -> list[Path]:
@@ -412,7 +416,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("command", choices=["fetch"])
     parser.add_argument("--root", type=Path, default=WEB_FONT_ROOT, help="where the font files go")
     args = parser.parse_args(argv)
-    print(f"{len(fetch_web_fonts(args.root))} web fonts in {args.root}")
+    try:
+        print(f"{len(fetch_web_fonts(args.root))} web fonts in {args.root}")
+    except (FileNotFoundError, RuntimeError) as error:
+        parser.exit(1, f"data_prep.fonts: {error}\n")
 
 
 if __name__ == "__main__":

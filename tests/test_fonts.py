@@ -85,13 +85,18 @@ def test_fetch_keeps_the_latin_weights_asked_for_and_reuses_them(
 
 
 def test_a_failed_fetch_names_the_package(
-    tmp_path: Path, fake_npm: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fake_npm: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(fonts, "WEB_FONT_PACKAGES", (("no-such-font", "1.0.0", (400,)),))
     with pytest.raises(
         RuntimeError, match=r"npm pack @fontsource/no-such-font@1\.0\.0 failed: npm error 404"
     ):
         fetch_web_fonts(tmp_path / "fonts")
+    with pytest.raises(SystemExit) as exit_info:  # the command line says it in one line, no traceback
+        fonts.main(["fetch", "--root", str(tmp_path / "fonts")])
+    assert exit_info.value.code == 1
+    assert "no-such-font@1.0.0 failed: npm error 404" in capsys.readouterr().err
+    assert list((tmp_path / "fonts").glob("*.woff2")) == []
 
 
 def test_missing_web_fonts_say_how_to_fetch_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
