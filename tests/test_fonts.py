@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from data_prep import fonts
-from data_prep.fonts import FONT_ROOT, TRAIN_FONT_FILES, fetch_web_fonts, resolve_fonts, web_fonts
+from data_prep.fonts import fetch_web_fonts, resolve_fonts, train_fonts, web_fonts
 
 FAKE_NPM = """#!{python}
 # Fake `npm pack --silent --pack-destination DIR @fontsource/NAME@VERSION`: writes a Fontsource-like tarball.
 import io, json, pathlib, sys, tarfile
-log = pathlib.Path({log!r})
-log.write_text(log.read_text() + " ".join(sys.argv[1:]) + "\\n" if log.exists() else " ".join(sys.argv[1:]) + "\\n")
+with open({log!r}, "a") as log:
+    log.write(" ".join(sys.argv[1:]) + "\\n")
 destination, spec = pathlib.Path(sys.argv[4]), sys.argv[5]
 name = spec.split("/")[1].split("@")[0]
 if name == "no-such-font":
@@ -40,7 +40,7 @@ with tarfile.open(destination / f"fontsource-{{name}}.tgz", "w:gz") as tar:
 @pytest.fixture
 def fake_npm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fake npm first on PATH; returns the file it logs its calls to."""
-    installed = [FONT_ROOT / rel for _, rel in TRAIN_FONT_FILES if (FONT_ROOT / rel).is_file()]
+    installed = train_fonts()
     if not installed:
         pytest.skip("training font packages not installed")
     bin_dir, log = tmp_path / "bin", tmp_path / "npm.log"
