@@ -1,7 +1,7 @@
 """The exact synthetic data each shipped recipe trains and tests on, one command per recipe.
 
     python -m data_prep.presets quickstart     # before recipes/quickstart.json
-    python -m data_prep.presets pretrain       # before recipes/pretrain_*.json (stages 1-7)
+    python -m data_prep.presets pretrain       # before recipes/pretrain_*.json (stages 1-8)
     python -m data_prep.presets smoke          # before recipes/smoke.json
 
 Every set is deterministic (fixed seeds), so every run is tested on byte-identical held-out images and
@@ -33,14 +33,15 @@ HELDOUT = {
 
 PRESETS: dict[str, list[dict[str, Any]]] = {
     "quickstart": [
-        {  # fresh samples (another seed) in the 110 handwriting fonts of pretraining stage 7; in the 26
-            # Debian hands alone the fine-tune drifts towards them (held-out CER 14.2 -> 14.7 % with beam 4)
+        {  # fresh samples (another seed) in the 110 handwriting fonts and the augmentation of pretraining
+            # stage 8; in the 26 Debian hands alone the stage-7 fine-tune drifted towards them (held-out CER
+            # 14.2 -> 14.7 % with beam 4)
             "out_dir": DATA / "quickstart",
             "num_samples": 12_000,
             "fonts": ["train", "web"],
             "seed": 5,
             "kind": "mixed",
-            "augment": "strong",
+            "augment": "hands",
         },
         HELDOUT,
     ],
@@ -104,6 +105,14 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
             "seed": 51,
             "kind": "mixed",
             "augment": "strong",
+        },
+        {  # stage 8 (recipes/pretrain_glyphs.json): the same fonts, letters crowded or spaced and turned
+            "out_dir": DATA / "pretrain_glyphs",
+            "num_samples": 100_000,
+            "fonts": ["train", "web", "print"],
+            "seed": 61,
+            "kind": "mixed",
+            "augment": "hands",
         },
         {
             "out_dir": DATA / "pretrain_val",

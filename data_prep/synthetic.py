@@ -5,7 +5,8 @@
 Each sample is one word or one line drawn in a handwriting font (one font = one ``writer``), degraded
 the way real scans are (slant, rotation, wavy baseline, ink width and colour, blur, noise, paper,
 JPEG, elastic warp); ``strong`` also varies the hand itself (a quarter of the text in block capitals,
-letters of uneven size, narrower or wider letters). Each is cropped tight with padding and scaled to a
+letters of uneven size, narrower or wider letters), and ``hands`` more so (letters crowded until they
+touch or spaced apart, each turned its own way). Each is cropped tight with padding and scaled to a
 fixed height. Labels are exactly what is drawn: each font's real coverage (see ``data_prep.fonts``) decides which characters survive, and
 capitals-only fonts get uppercased labels. ``--augment none`` writes clean lossless PNGs; ``light``
 and ``strong`` write JPEGs (quality 70-95 / 25-95): the compression artefact real scans carry, and
@@ -23,6 +24,7 @@ get split ``test`` unless ``--split`` says otherwise, and are refused for ``--sp
 
 import argparse
 import csv
+import dataclasses
 import functools
 import math
 import multiprocessing
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
 from data_prep.corpus import DEFAULT_CHARSET, load_corpus
 from data_prep.fonts import FontCoverage, check_split, font_coverage, is_eval_font, resolve_fonts
@@ -67,6 +69,8 @@ class Augment:
     caps: float = 0.0  # share of samples written in block capitals, as forms and notes often are
     glyph_scale: float = 0.0  # per-glyph size change (with glyph_jitter): uneven letters, another hand
     x_scale: float = 0.0  # letter width change (narrow to wide hands), fraction of the width
+    tracking: float = 0.0  # per-word letter spacing change (with glyph_jitter), fraction of the font size
+    glyph_rotate: float = 0.0  # per-glyph rotation in degrees (with glyph_jitter): letters that lean apart
 
 
 AUGMENTS = {
@@ -75,6 +79,10 @@ AUGMENTS = {
     "strong": Augment(0.5, 4, 0.1, 0.04, 0.8, 2, 100, 80, 0.25, 1.3, 14, 25, 0.04, 0.25, 0.12, 0.2),
 }
 STRONG = AUGMENTS["strong"]
+# ``strong`` plus more variation of the hand itself, where the glyphs are drawn one by one: letters
+# crowded until they touch or spaced apart, each leaning its own way. The held-out hands fail most where
+# letters touch (UN read as W, LL as L) and where one letter's shape is another's in the training hands.
+AUGMENTS["hands"] = dataclasses.replace(STRONG, tracking=0.1, glyph_rotate=8)
 
 
 @dataclass(frozen=True)
@@ -126,16 +134,19 @@ def _draw_text(
     offsets = rng.uniform(-aug.word_jitter, aug.word_jitter, len(words)) * size
     glyphwise = aug.glyph_jitter > 0 and rng.random() < 0.5
     gaps = (0.3 + rng.uniform(0, aug.spacing, len(words))) * size
+    tracking = np.zeros(len(words))
+    if glyphwise and aug.tracking:
+        tracking = rng.uniform(-aug.tracking, aug.tracking, len(words)) * size
     xs, x = [], 0.0
-    for (left, _, right, _), gap in zip(boxes, gaps, strict=True):
+    for word, (left, _, right, _), gap, track in zip(words, boxes, gaps, tracking, strict=True):
         xs.append(x - left)
-        x += right - left + gap
+        x += right - left + track * (len(word) - 1) + gap
     margin = int(size * (0.3 + aug.glyph_jitter + aug.elastic))
     top = min(box[1] + dy for box, dy in zip(boxes, offsets, strict=True))
     bottom = max(box[3] + dy for box, dy in zip(boxes, offsets, strict=True))
     mask = Image.new("L", (int(x - gaps[-1]) + 2 * margin, int(bottom - top) + 2 * margin), 0)
     draw = ImageDraw.Draw(mask)
-    for word, word_x, dy in zip(words, xs, offsets, strict=True):
+    for word, word_x, dy, track in zip(words, xs, offsets, tracking, strict=True):
         baseline = margin - top + dy
         if not glyphwise:
             draw.text((margin + word_x, baseline), word, font=font, fill=255, anchor="ls")
@@ -143,12 +154,31 @@ def _draw_text(
         jitter = rng.uniform(-aug.glyph_jitter, aug.glyph_jitter, (len(word), 2)) * size
         scales = rng.uniform(1 - aug.glyph_scale, 1 + aug.glyph_scale, len(word))
         scales /= scales.mean()  # uneven letters, but the word keeps the width it was placed with
+        angles = rng.uniform(-aug.glyph_rotate, aug.glyph_rotate, len(word)) if aug.glyph_rotate else None
         glyph_x = margin + word_x
-        for char, (dx, dy), scale in zip(word, jitter, scales, strict=True):
+        for i, (char, (dx, dy), scale) in enumerate(zip(word, jitter, scales, strict=True)):
             glyph = _font(Path(font.path), max(round(size * scale), 4))
-            draw.text((glyph_x + dx, baseline + dy), char, font=glyph, fill=255, anchor="ls")
-            glyph_x += glyph.getlength(char)
+            if angles is None:
+                draw.text((glyph_x + dx, baseline + dy), char, font=glyph, fill=255, anchor="ls")
+            else:
+                _draw_turned_glyph(mask, char, glyph, (glyph_x + dx, baseline + dy), angles[i])
+            glyph_x += glyph.getlength(char) + track
     return mask
+
+
+def _draw_turned_glyph(
+    mask: Image.Image, char: str, font: ImageFont.FreeTypeFont, origin: tuple[float, float], degrees: float
+) -> None:
+    """Add ``char`` to ``mask`` with its baseline origin at ``origin``, turned by ``degrees`` about it."""
+    left, top, right, bottom = font.getbbox(char, anchor="ls")
+    pad = font.size // 4  # room for the turned corners: 8 degrees moves them by < size / 7
+    glyph = Image.new("L", (right - left + 2 * pad, bottom - top + 2 * pad), 0)
+    anchor = (pad - left, pad - top)
+    ImageDraw.Draw(glyph).text(anchor, char, font=font, fill=255, anchor="ls")
+    glyph = glyph.rotate(degrees, Image.Resampling.BILINEAR, center=anchor)
+    x, y = round(origin[0]) - anchor[0], round(origin[1]) - anchor[1]
+    box = (x, y, x + glyph.width, y + glyph.height)
+    mask.paste(ImageChops.lighter(mask.crop(box), glyph), box)  # overlapping letters keep both inks
 
 
 def _ink_fraction(mask: Image.Image, box: tuple[int, int, int, int]) -> float:

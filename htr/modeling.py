@@ -179,10 +179,19 @@ def transfer_weights(source: VisionEncoderDecoderModel, target: VisionEncoderDec
     their first rows (the left of the image, the first characters) are copied and the rest keep
     their fresh initialisation. A word rendered into the wider canvas sits at the left, so what the
     words model learned carries over; the new positions are learned within the first thousand steps.
+
+    A deeper ``target`` encoder grows ``source``'s: its extra ViT layers (after the copied ones) get
+    zeroed residual branches, so they start as the identity and the grown model reads exactly as
+    ``source`` does, then learns to use the new capacity. (The ViT is pre-norm, so a zero branch is
+    an exact identity; the TrOCR decoder is post-norm, where it would not be.)
     """
     counts = {"copied": 0, "prefix": 0, "fresh": 0}
     source_state = source.state_dict()
     with torch.no_grad():
+        for layer in target.encoder.layers[len(source.encoder.layers) :]:
+            for branch in (layer.attention.o_proj, layer.mlp.fc2):
+                branch.weight.zero_()
+                branch.bias.zero_()
         for name, tensor in target.state_dict().items():
             old = source_state.get(name)
             if old is None or old.dim() != tensor.dim():
@@ -222,8 +231,9 @@ def main() -> None:
     parser.add_argument(
         "--init_from",
         type=Path,
-        help="A trained tiny model (same widths and depths) to copy weights from, e.g. the words stage of "
-        "the synthetic pretraining; longer position tables keep its rows and extend them.",
+        help="A trained tiny model (same widths) to copy weights from, e.g. the words stage of the synthetic "
+        "pretraining; longer position tables keep its rows and extend them, and extra encoder layers "
+        "start as the identity, so the deeper model reads exactly as the trained one.",
     )
     args = parser.parse_args()
     model, processor = build_tiny_model(

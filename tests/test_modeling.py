@@ -89,3 +89,24 @@ def test_a_words_model_starts_a_wider_line_model_with_its_weights():
     text = "decoder.model.decoder.embed_positions.weight"
     rows = source[text].shape[0]  # max_target_length + 2 specials + TrOCR's offset of 2
     assert torch.equal(target[text][:rows], source[text]) and target[text].shape[0] == rows + 80 - 24
+
+
+def test_a_deeper_encoder_grown_from_a_trained_model_reads_exactly_as_it_did():
+    shallow, _ = build_tiny_model(encoder_layers=2, seed=1)
+    deep, _ = build_tiny_model(encoder_layers=4, seed=2)
+    counts = transfer_weights(shallow, deep)
+    assert counts["fresh"] == 2 * 16  # two new ViT layers of 16 tensors each
+    pixels, labels = torch.randn(2, 3, 32, 128), torch.tensor([[5, 6, 7, 2], [8, 9, 2, 1]])
+    shallow.eval(), deep.eval()
+    with torch.no_grad():
+        assert torch.allclose(
+            deep(pixel_values=pixels, labels=labels).logits,
+            shallow(pixel_values=pixels, labels=labels).logits,
+            atol=1e-5,
+        )
+        new_branch = deep.encoder.layers[3].mlp.fc2
+        assert not new_branch.weight.any()
+    # The new layers are trainable, not frozen at the identity: the zeroed branch gets a gradient.
+    deep.train()
+    deep(pixel_values=pixels, labels=labels).loss.backward()
+    assert new_branch.weight.grad.abs().sum() > 0

@@ -8,11 +8,12 @@ import shutil
 import string
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fontTools.fontBuilder import FontBuilder
 from fontTools.pens.ttGlyphPen import TTGlyphPen
 from fontTools.ttLib.tables._g_l_y_f import Glyph
-from PIL import Image
+from PIL import Image, ImageFont
 
 from data_prep.fonts import (
     FONT_ROOT,
@@ -25,7 +26,7 @@ from data_prep.fonts import (
     resolve_fonts,
     train_fonts,
 )
-from data_prep.synthetic import AUGMENTS, COLUMNS, Job, generate, main, render_sample
+from data_prep.synthetic import AUGMENTS, COLUMNS, Job, _draw_text, generate, main, render_sample
 from htr.text import normalize_text
 
 needs_eval_fonts = pytest.mark.skipif(not eval_fonts(), reason="fonts-bwht/fonts-breip not installed")
@@ -184,6 +185,31 @@ def test_letter_width_change_stretches_or_squeezes_the_same_sample(tmp_path: Pat
     ratios = [scaled / plain for scaled, plain in zip(widths["scaled"], widths["plain"], strict=True)]
     assert all(0.75 < ratio < 1.25 for ratio in ratios), ratios
     assert sum(abs(ratio - 1) > 0.03 for ratio in ratios) >= 6, ratios
+
+
+def _ink_width(mask: Image.Image) -> int:
+    left, _, right, _ = mask.point(lambda value: 255 * (value > 127)).getbbox()
+    return right - left
+
+
+def test_hands_augment_crowds_spaces_and_turns_letters_without_cutting_any_off(mixed_font: Path) -> None:
+    """Same seed and text, drawn glyph by glyph, with and without the ``hands`` variation of the letters."""
+    font = ImageFont.truetype(str(mixed_font), 48)
+    plain = dataclasses.replace(AUGMENTS["none"], glyph_jitter=1e-9)  # glyph by glyph, nothing else
+    hands = AUGMENTS["hands"]
+    varied = dataclasses.replace(plain, tracking=hands.tracking, glyph_rotate=hands.glyph_rotate)
+    widths, inks = [], []
+    for seed in range(24):
+        before = _draw_text("abcdefgh", font, plain, np.random.default_rng(seed))
+        after = _draw_text("abcdefgh", font, varied, np.random.default_rng(seed))
+        ink = np.asarray(after) > 127
+        assert not (ink[0].any() or ink[-1].any() or ink[:, 0].any() or ink[:, -1].any()), seed  # nothing cut
+        if after.tobytes() != before.tobytes():  # this seed drew its glyphs one by one
+            widths.append(_ink_width(after) - _ink_width(before))
+            inks.append(ink.sum() / (np.asarray(before) > 127).sum())
+    assert len(widths) >= 6
+    assert min(widths) < -6 and max(widths) > 6, widths  # crowded and spaced-out letters
+    assert all(0.7 < ratio < 1.3 for ratio in inks), inks  # every letter still there, none doubled
 
 
 @pytest.mark.skipif(not (FONT_ROOT / "truetype/humor-sans").is_dir(), reason="fonts-humor-sans not installed")
