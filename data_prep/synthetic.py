@@ -7,10 +7,10 @@ the way real scans are (slant, rotation, wavy baseline, ink width and colour, bl
 JPEG, elastic warp); ``strong`` also varies the hand itself (a quarter of the text in block capitals,
 letters of uneven size, narrower or wider letters), and ``hands`` more so (letters crowded until they
 touch or spaced apart, each turned its own way). Each is cropped tight with padding and scaled to a
-fixed height. Labels are exactly what is drawn: each font's real coverage (see ``data_prep.fonts``) decides which characters survive, and
-capitals-only fonts get uppercased labels. ``--augment none`` writes clean lossless PNGs; ``light``
-and ``strong`` write JPEGs (quality 70-95 / 25-95): the compression artefact real scans carry, and
-~10x faster to write than a noisy PNG.
+fixed height. Labels are exactly what is drawn: each font's real coverage (see ``data_prep.fonts``)
+decides which characters survive, and capitals-only fonts get uppercased labels. ``--augment none``
+writes clean lossless PNGs; ``light`` writes JPEGs of quality 70-95, ``strong`` and ``hands`` of
+quality 25-95: the compression artefact real scans carry, and ~10x faster to write than a noisy PNG.
 
 ``difficulty`` (for curriculum learning) is ``0.5 * min(len(label) / 60, 1) + 0.5 * distortion``,
 where ``distortion`` in [0, 1] is the mean of this sample's drawn augmentation magnitudes, each
