@@ -154,14 +154,18 @@ def _draw_text(
         jitter = rng.uniform(-aug.glyph_jitter, aug.glyph_jitter, (len(word), 2)) * size
         scales = rng.uniform(1 - aug.glyph_scale, 1 + aug.glyph_scale, len(word))
         scales /= scales.mean()  # uneven letters, but the word keeps the width it was placed with
-        angles = rng.uniform(-aug.glyph_rotate, aug.glyph_rotate, len(word)) if aug.glyph_rotate else None
+        angles = (
+            rng.uniform(-aug.glyph_rotate, aug.glyph_rotate, len(word))
+            if aug.glyph_rotate
+            else [None] * len(word)
+        )
         glyph_x = margin + word_x
-        for i, (char, (dx, dy), scale) in enumerate(zip(word, jitter, scales, strict=True)):
+        for char, (dx, dy), scale, angle in zip(word, jitter, scales, angles, strict=True):
             glyph = _font(Path(font.path), max(round(size * scale), 4))
-            if angles is None:
+            if angle is None:
                 draw.text((glyph_x + dx, baseline + dy), char, font=glyph, fill=255, anchor="ls")
             else:
-                _draw_turned_glyph(mask, char, glyph, (glyph_x + dx, baseline + dy), angles[i])
+                _draw_turned_glyph(mask, char, glyph, (glyph_x + dx, baseline + dy), angle)
             glyph_x += glyph.getlength(char) + track
     return mask
 

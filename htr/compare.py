@@ -95,18 +95,17 @@ def _edits(references: Sequence[str], predictions: Sequence[str]) -> np.ndarray:
     return np.array(counts, dtype=np.int64)
 
 
+def _rate(edits: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Corpus-level error rate in percent over the last axis (the rows)."""
+    return 100 * edits.sum(axis=-1) / lengths.sum(axis=-1)
+
+
 def _gain(a: np.ndarray, b: np.ndarray, draws: np.ndarray) -> Gain:
     """``a``/``b``: per-row (edits, reference length); ``draws``: resampled row indices, one draw per row."""
-
-    def rate(counts: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
-        return 100 * counts[rows, 0].sum(axis=-1) / counts[rows, 1].sum(axis=-1)
-
-    every = slice(None)
-    gains = rate(a, draws) - rate(b, draws)
+    rate_a, rate_b = float(_rate(a[:, 0], a[:, 1])), float(_rate(b[:, 0], b[:, 1]))
+    gains = _rate(a[draws, 0], a[draws, 1]) - _rate(b[draws, 0], b[draws, 1])
     low, high = np.percentile(gains, [2.5, 97.5])
-    return Gain(
-        float(rate(a, every)), float(rate(b, every)), float(rate(a, every) - rate(b, every)), low, high
-    )
+    return Gain(rate_a, rate_b, rate_a - rate_b, float(low), float(high))
 
 
 def compare(rows: Sequence[tuple[str, str, str]], resamples: int = 5000, seed: int = 0) -> Comparison:
@@ -115,13 +114,12 @@ def compare(rows: Sequence[tuple[str, str, str]], resamples: int = 5000, seed: i
     a = _edits(references, [prediction for _, prediction, _ in rows])
     b = _edits(references, [prediction for _, _, prediction in rows])
     draws = np.random.default_rng(seed).integers(len(rows), size=(resamples, len(rows)))
-    row_a, row_b = a[:, 0] / a[:, 1], b[:, 0] / b[:, 1]
     return Comparison(
         rows=len(rows),
         cer=_gain(a[:, :2], b[:, :2], draws),
         wer=_gain(a[:, 2:], b[:, 2:], draws),
-        better=int((row_b < row_a).sum()),
-        worse=int((row_b > row_a).sum()),
+        better=int((b[:, 0] < a[:, 0]).sum()),  # same reference, so fewer edits is a lower CER
+        worse=int((b[:, 0] > a[:, 0]).sum()),
     )
 
 
