@@ -114,6 +114,14 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
             "kind": "mixed",
             "augment": "hands",
         },
+        {  # stage 9 (recipes/pretrain_glyphs_fresh.json): the same recipe, fresh images (another seed)
+            "out_dir": DATA / "pretrain_glyphs_fresh",
+            "num_samples": 100_000,
+            "fonts": ["train", "web", "print"],
+            "seed": 71,
+            "kind": "mixed",
+            "augment": "hands",
+        },
         {
             "out_dir": DATA / "pretrain_val",
             "num_samples": 500,
