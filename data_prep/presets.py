@@ -1,7 +1,7 @@
 """The exact synthetic data each shipped recipe trains and tests on, one command per recipe.
 
     python -m data_prep.presets quickstart     # before recipes/quickstart.json
-    python -m data_prep.presets pretrain       # before recipes/pretrain_*.json (stages 1-8)
+    python -m data_prep.presets pretrain       # before recipes/pretrain_*.json (stages 1-9)
     python -m data_prep.presets smoke          # before recipes/smoke.json
 
 Every set is deterministic (fixed seeds), so every run is tested on byte-identical held-out images and

@@ -66,9 +66,10 @@ def paired_rows(
     paired = []
     for number, row in enumerate(a_rows, start=2):  # line 1 is the header
         other = b_by_image[row["image"]]
-        if not normalize_text(row["label"]):
+        label = normalize_text(row["label"])
+        if not label:
             raise ReportError(f"{a_name}, line {number}: {row['image']} has no label, so nothing to score")
-        if normalize_text(row["label"]) != normalize_text(other["label"]):
+        if label != normalize_text(other["label"]):
             raise ReportError(
                 f"{row['image']} has label {row['label']!r} in {a_name} but {other['label']!r} in {b_name}: "
                 "the two runs were scored against different references"
