@@ -1,7 +1,7 @@
 """The exact synthetic data each shipped recipe trains and tests on, one command per recipe.
 
     python -m data_prep.presets quickstart     # before recipes/quickstart.json
-    python -m data_prep.presets pretrain       # before recipes/pretrain_*.json (stages 1-9)
+    python -m data_prep.presets pretrain       # before recipes/pretrain_*.json (stages 1-10)
     python -m data_prep.presets smoke          # before recipes/smoke.json
 
 Every set is deterministic (fixed seeds), so every run is tested on byte-identical held-out images and
@@ -119,6 +119,14 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
             "num_samples": 100_000,
             "fonts": ["train", "web", "print"],
             "seed": 71,
+            "kind": "mixed",
+            "augment": "hands",
+        },
+        {  # stage 10 (recipes/pretrain_glyphs_fresh2.json): the same recipe again, fresh images (another seed)
+            "out_dir": DATA / "pretrain_glyphs_fresh2",
+            "num_samples": 100_000,
+            "fonts": ["train", "web", "print"],
+            "seed": 81,
             "kind": "mixed",
             "augment": "hands",
         },
