@@ -30,6 +30,26 @@ HELDOUT = {
     "augment": "light",
     "grid": True,
 }
+# stages 4-5 (recipes/pretrain_fonts.json, pretrain_fonts_restart.json): 82 fonts, a quarter in block capitals,
+# uneven letters; stage 6 is the same spec with another seed
+FONTS = {
+    "out_dir": DATA / "pretrain_fonts",
+    "num_samples": 120_000,
+    "fonts": ["train", "print"],
+    "seed": 31,
+    "kind": "mixed",
+    "augment": "strong",
+}
+# stage 8 (recipes/pretrain_glyphs.json): stage 7's fonts, letters crowded or spaced and turned; stages 9-10 are
+# the same spec with other seeds
+GLYPHS = {
+    "out_dir": DATA / "pretrain_glyphs",
+    "num_samples": 100_000,
+    "fonts": ["train", "web", "print"],
+    "seed": 61,
+    "kind": "mixed",
+    "augment": "hands",
+}
 
 PRESETS: dict[str, list[dict[str, Any]]] = {
     "quickstart": [
@@ -80,24 +100,9 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
             "kind": "mixed",
             "augment": "strong",
         },
-        # stages 4-5 (recipes/pretrain_fonts.json, pretrain_fonts_restart.json): 82 fonts, a quarter in
-        # block capitals, uneven letters
-        {
-            "out_dir": DATA / "pretrain_fonts",
-            "num_samples": 120_000,
-            "fonts": ["train", "print"],
-            "seed": 31,
-            "kind": "mixed",
-            "augment": "strong",
-        },
-        {  # stage 6 (recipes/pretrain_fonts_fresh.json): the same recipe, fresh images (another seed)
-            "out_dir": DATA / "pretrain_fonts_fresh",
-            "num_samples": 120_000,
-            "fonts": ["train", "print"],
-            "seed": 41,
-            "kind": "mixed",
-            "augment": "strong",
-        },
+        FONTS,
+        # stage 6 (recipes/pretrain_fonts_fresh.json): the same recipe, fresh images (another seed)
+        {**FONTS, "out_dir": DATA / "pretrain_fonts_fresh", "seed": 41},
         {  # stage 7 (recipes/pretrain_hands.json): 84 more hands, Google Fonts' handwriting (fonts "web")
             "out_dir": DATA / "pretrain_hands",
             "num_samples": 100_000,
@@ -106,30 +111,11 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
             "kind": "mixed",
             "augment": "strong",
         },
-        {  # stage 8 (recipes/pretrain_glyphs.json): the same fonts, letters crowded or spaced and turned
-            "out_dir": DATA / "pretrain_glyphs",
-            "num_samples": 100_000,
-            "fonts": ["train", "web", "print"],
-            "seed": 61,
-            "kind": "mixed",
-            "augment": "hands",
-        },
-        {  # stage 9 (recipes/pretrain_glyphs_fresh.json): the same recipe, fresh images (another seed)
-            "out_dir": DATA / "pretrain_glyphs_fresh",
-            "num_samples": 100_000,
-            "fonts": ["train", "web", "print"],
-            "seed": 71,
-            "kind": "mixed",
-            "augment": "hands",
-        },
-        {  # stage 10 (recipes/pretrain_glyphs_fresh2.json): the same recipe again, fresh images (another seed)
-            "out_dir": DATA / "pretrain_glyphs_fresh2",
-            "num_samples": 100_000,
-            "fonts": ["train", "web", "print"],
-            "seed": 81,
-            "kind": "mixed",
-            "augment": "hands",
-        },
+        GLYPHS,
+        # stages 9 and 10 (recipes/pretrain_glyphs_fresh.json, pretrain_glyphs_fresh2.json): the same recipe,
+        # fresh images (other seeds)
+        {**GLYPHS, "out_dir": DATA / "pretrain_glyphs_fresh", "seed": 71},
+        {**GLYPHS, "out_dir": DATA / "pretrain_glyphs_fresh2", "seed": 81},
         {
             "out_dir": DATA / "pretrain_val",
             "num_samples": 500,
