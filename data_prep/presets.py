@@ -1,7 +1,7 @@
 """The exact synthetic data each shipped recipe trains and tests on, one command per recipe.
 
     python -m data_prep.presets quickstart     # before recipes/quickstart.json
-    python -m data_prep.presets pretrain       # before recipes/pretrain_*.json (stages 1-10)
+    python -m data_prep.presets pretrain       # before recipes/pretrain_*.json (stages 1-11)
     python -m data_prep.presets smoke          # before recipes/smoke.json
 
 Every set is deterministic (fixed seeds), so every run is tested on byte-identical held-out images and
@@ -40,7 +40,7 @@ FONTS = {
     "kind": "mixed",
     "augment": "strong",
 }
-# stage 8 (recipes/pretrain_glyphs.json): stage 7's fonts, letters crowded or spaced and turned; stages 9-10 are
+# stage 8 (recipes/pretrain_glyphs.json): stage 7's fonts, letters crowded or spaced and turned; stages 9-11 are
 # the same spec with other seeds
 GLYPHS = {
     "out_dir": DATA / "pretrain_glyphs",
@@ -112,10 +112,11 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
             "augment": "strong",
         },
         GLYPHS,
-        # stages 9 and 10 (recipes/pretrain_glyphs_fresh.json, pretrain_glyphs_fresh2.json): the same recipe,
-        # fresh images (other seeds)
+        # stages 9-11 (recipes/pretrain_glyphs_fresh.json, pretrain_glyphs_fresh2.json, pretrain_glyphs_fresh3.json):
+        # the same recipe, fresh images (other seeds)
         {**GLYPHS, "out_dir": DATA / "pretrain_glyphs_fresh", "seed": 71},
         {**GLYPHS, "out_dir": DATA / "pretrain_glyphs_fresh2", "seed": 81},
+        {**GLYPHS, "out_dir": DATA / "pretrain_glyphs_fresh3", "seed": 91},
         {
             "out_dir": DATA / "pretrain_val",
             "num_samples": 500,
