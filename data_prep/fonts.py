@@ -1,8 +1,8 @@
 """Handwriting fonts for synthetic data: which writers exist, which are held out, what each can draw.
 
-Every font file is one synthetic "writer": 26 Debian handwriting fonts (``train``), 84 Google Fonts hands
-fetched from the npm registry into data/fonts (``web``), and printed fonts for letterform variety
-(``print``). Two Debian packages are reserved as held-out writers
+Every font file is one synthetic "writer": 26 Debian handwriting fonts (``train``), 84 + 59 Google Fonts
+hands fetched from the npm registry into data/fonts (``web``, ``web_more``), and printed fonts for letterform
+variety (``print``). Two Debian packages are reserved as held-out writers
 (fonts-bwht, fonts-breip): a model evaluated on them has never seen their hands, so the test CER
 measures generalisation to new writers rather than memorised glyph shapes. The guard is by folder
 *and* by family name, so a copied or renamed file is still recognised.
@@ -211,6 +211,73 @@ WEB_FONT_PACKAGES: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("zhi-mang-xing", "5.3.0", (400,)),
 )
 
+# A second round of Google Fonts hands (group ``web_more``, first used by pretraining stage 13): 59 more
+# families no earlier stage saw, chosen the same way from a specimen sheet, with the school scripts that
+# add joined and print handwriting as children are taught it (Playwrite, Edu). Kept apart from
+# WEB_FONT_PACKAGES so every earlier preset still draws exactly the fonts it was built from. One weight
+# each; in filename order, the order the stage-13 preset drew them in.
+MORE_WEB_FONT_PACKAGES: tuple[tuple[str, str, tuple[int, ...]], ...] = (
+    ("beth-ellen", "5.3.0", (400,)),
+    ("coming-soon", "5.3.0", (400,)),
+    ("crafty-girls", "5.3.0", (400,)),
+    ("dawning-of-a-new-day", "5.3.0", (400,)),
+    ("dekko", "5.3.0", (400,)),
+    ("edu-au-vic-wa-nt-hand", "5.3.0", (400,)),
+    ("edu-nsw-act-foundation", "5.3.0", (400,)),
+    ("edu-qld-beginner", "5.3.0", (400,)),
+    ("edu-sa-beginner", "5.3.0", (400,)),
+    ("edu-tas-beginner", "5.3.0", (400,)),
+    ("edu-vic-wa-nt-beginner", "5.3.0", (400,)),
+    ("fuzzy-bubbles", "5.3.0", (400,)),
+    ("gamja-flower", "5.3.0", (400,)),
+    ("give-you-glory", "5.3.0", (400,)),
+    ("hachi-maru-pop", "5.3.0", (400,)),
+    ("hi-melody", "5.3.0", (400,)),
+    ("just-another-hand", "5.3.0", (400,)),
+    ("just-me-again-down-here", "5.3.0", (400,)),
+    ("kranky", "5.3.0", (400,)),
+    ("la-belle-aurore", "5.3.0", (400,)),
+    ("loved-by-the-king", "5.3.0", (400,)),
+    ("mali", "5.3.0", (400,)),
+    ("meddon", "5.3.0", (400,)),
+    ("mynerve", "5.3.0", (400,)),
+    ("nerko-one", "5.3.0", (400,)),
+    ("nothing-you-could-do", "5.3.0", (400,)),
+    ("oregano", "5.3.0", (400,)),
+    ("over-the-rainbow", "5.3.0", (400,)),
+    ("pangolin", "5.3.0", (400,)),
+    ("playwrite-ar", "5.3.0", (400,)),
+    ("playwrite-br", "5.3.0", (400,)),
+    ("playwrite-ca", "5.3.0", (400,)),
+    ("playwrite-cz", "5.3.0", (400,)),
+    ("playwrite-de-grund", "5.3.0", (400,)),
+    ("playwrite-dk-loopet", "5.3.0", (400,)),
+    ("playwrite-es", "5.3.0", (400,)),
+    ("playwrite-fr-moderne", "5.3.0", (400,)),
+    ("playwrite-fr-trad", "5.3.0", (400,)),
+    ("playwrite-hu", "5.3.0", (400,)),
+    ("playwrite-in", "5.3.0", (400,)),
+    ("playwrite-it-moderna", "5.3.0", (400,)),
+    ("playwrite-it-trad", "5.3.0", (400,)),
+    ("playwrite-mx", "5.3.0", (400,)),
+    ("playwrite-nl", "5.3.0", (400,)),
+    ("playwrite-no", "5.3.0", (400,)),
+    ("playwrite-nz", "5.3.0", (400,)),
+    ("playwrite-pl", "5.3.0", (400,)),
+    ("playwrite-us-modern", "5.3.0", (400,)),
+    ("playwrite-us-trad", "5.3.0", (400,)),
+    ("playwrite-vn", "5.3.0", (400,)),
+    ("playwrite-za", "5.3.0", (400,)),
+    ("sedgwick-ave", "5.3.0", (400,)),
+    ("shadows-into-light-two", "5.3.0", (400,)),
+    ("square-peg", "5.3.0", (400,)),
+    ("sunshiney", "5.3.0", (400,)),
+    ("unkempt", "5.3.0", (400,)),
+    ("waiting-for-the-sunrise", "5.3.0", (400,)),
+    ("walter-turncoat", "5.3.0", (400,)),
+    ("zeyada", "5.3.0", (400,)),
+)
+
 # Held-out writers: folders of fonts-bwht and fonts-breip, and their family names.
 EVAL_FONT_DIRS: tuple[Path, ...] = (FONT_ROOT / "opentype/bwht", FONT_ROOT / "truetype/breip")
 EVAL_FAMILY_PREFIXES: tuple[str, ...] = ("because we ", "breip")
@@ -248,10 +315,15 @@ def _web_font_file(package: str, weight: int, root: Path) -> Path:
     return root / f"{package}-latin-{weight}-normal.woff2"
 
 
-def web_fonts(root: Path = WEB_FONT_ROOT) -> list[Path]:
-    """The fetched Google Fonts hands (WEB_FONT_PACKAGES); refuses to run before they are fetched."""
+def _web_packages(group: str) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
+    """The packages of a web font group, looked up when called (tests swap the tables)."""
+    return {"web": WEB_FONT_PACKAGES, "web_more": MORE_WEB_FONT_PACKAGES}[group]
+
+
+def web_fonts(root: Path = WEB_FONT_ROOT, group: str = "web") -> list[Path]:
+    """The fetched Google Fonts hands of ``group`` ("web" or "web_more"); refuses to run before they are fetched."""
     paths = [
-        _web_font_file(name, weight, root) for name, _, weights in WEB_FONT_PACKAGES for weight in weights
+        _web_font_file(name, weight, root) for name, _, weights in _web_packages(group) for weight in weights
     ]
     missing = [path.name for path in paths if not path.is_file()]
     if missing:
@@ -285,22 +357,23 @@ def _fetch_package(name: str, version: str, weights: tuple[int, ...], root: Path
 
 
 def fetch_web_fonts(root: Path = WEB_FONT_ROOT, jobs: int = 8) -> list[Path]:
-    """Fetch every WEB_FONT_PACKAGES font not yet in ``root`` from the npm registry; return them all."""
+    """Fetch every web font (both groups) not yet in ``root`` from the npm registry; return them all."""
     if shutil.which("npm") is None:
         raise FileNotFoundError(
             "npm not found: install Node.js (e.g. `apt-get install npm`) to fetch web fonts"
         )
     root.mkdir(parents=True, exist_ok=True)
+    packages = _web_packages("web") + _web_packages("web_more")
     todo = [
         (name, version, weights)
-        for name, version, weights in WEB_FONT_PACKAGES
+        for name, version, weights in packages
         if not all(_web_font_file(name, weight, root).is_file() for weight in weights)
     ]
     with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(jobs) as pool:
         for future in [pool.submit(_fetch_package, *package, root, Path(scratch)) for package in todo]:
             future.result()
-    print(f"{root}: {len(WEB_FONT_PACKAGES) - len(todo)} font packages already there, {len(todo)} fetched")
-    return web_fonts(root)
+    print(f"{root}: {len(packages) - len(todo)} font packages already there, {len(todo)} fetched")
+    return web_fonts(root) + web_fonts(root, "web_more")
 
 
 def eval_fonts() -> list[Path]:
@@ -320,13 +393,14 @@ def is_eval_font(path: str | Path) -> bool:
 
 
 def resolve_fonts(fonts: str | Path | Sequence[str | Path]) -> list[Path]:
-    """``"train"``, ``"web"``, ``"print"``, ``"eval"``, ``"all"`` or font paths (or a list of them) → existing font files."""
+    """``"train"``, ``"web"``, ``"web_more"``, ``"print"``, ``"eval"``, ``"all"`` or font paths (or a list of them) → existing font files."""
     if isinstance(fonts, str | Path):
         fonts = [fonts]
     named = {
         "train": train_fonts,
         "print": print_fonts,
         "web": web_fonts,
+        "web_more": lambda: web_fonts(group="web_more"),
         "eval": eval_fonts,
         "all": lambda: train_fonts() + eval_fonts(),
     }
@@ -337,7 +411,9 @@ def resolve_fonts(fonts: str | Path | Sequence[str | Path]) -> list[Path]:
         elif Path(item).is_file():
             resolved.append(Path(item))
         else:
-            raise FileNotFoundError(f"font {item!r} is neither train/web/print/eval/all nor an existing file")
+            raise FileNotFoundError(
+                f"font {item!r} is neither train/web/web_more/print/eval/all nor an existing file"
+            )
     if not resolved:
         raise FileNotFoundError(f"no font found for {fonts!r}: install data_prep/apt-packages.txt")
     return list(dict.fromkeys(resolved))
@@ -411,7 +487,7 @@ def font_coverage(path: str | Path) -> FontCoverage:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m data_prep.fonts fetch``: fetch the web fonts (WEB_FONT_PACKAGES) into data/fonts."""
+    """``python -m data_prep.fonts fetch``: fetch the web fonts (both groups) into data/fonts."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("command", choices=["fetch"])
     parser.add_argument("--root", type=Path, default=WEB_FONT_ROOT, help="where the font files go")

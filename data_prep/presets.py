@@ -1,7 +1,7 @@
 """The exact synthetic data each shipped recipe trains and tests on, one command per recipe.
 
     python -m data_prep.presets quickstart     # before recipes/quickstart.json
-    python -m data_prep.presets pretrain       # before recipes/pretrain_*.json (stages 1-11)
+    python -m data_prep.presets pretrain       # before recipes/pretrain_*.json (stages 1-13)
     python -m data_prep.presets smoke          # before recipes/smoke.json
 
 Every set is deterministic (fixed seeds), so every run is tested on byte-identical held-out images and
@@ -112,11 +112,20 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
             "augment": "strong",
         },
         GLYPHS,
-        # stages 9-11 (recipes/pretrain_glyphs_fresh.json, pretrain_glyphs_fresh2.json, pretrain_glyphs_fresh3.json):
-        # the same recipe, fresh images (other seeds)
+        # stages 9-12 (recipes/pretrain_glyphs_fresh.json, pretrain_glyphs_fresh2.json, pretrain_glyphs_fresh3.json,
+        # pretrain_glyphs_fresh4.json): the same recipe, fresh images (other seeds)
         {**GLYPHS, "out_dir": DATA / "pretrain_glyphs_fresh", "seed": 71},
         {**GLYPHS, "out_dir": DATA / "pretrain_glyphs_fresh2", "seed": 81},
         {**GLYPHS, "out_dir": DATA / "pretrain_glyphs_fresh3", "seed": 91},
+        {**GLYPHS, "out_dir": DATA / "pretrain_glyphs_fresh4", "seed": 101},
+        {  # stage 13 (recipes/pretrain_hands_more.json): stage 8's recipe with 59 more hands (fonts "web_more")
+            "out_dir": DATA / "pretrain_hands_more",
+            "num_samples": 100_000,
+            "fonts": ["train", "web", "print", "web_more"],
+            "seed": 111,
+            "kind": "mixed",
+            "augment": "hands",
+        },
         {
             "out_dir": DATA / "pretrain_val",
             "num_samples": 500,
@@ -157,7 +166,7 @@ def build(name: str, workers: int = 2) -> list[Path]:
             print(f"{csv_path}: already there ({spec['num_samples']} rows)")
         else:
             fonts = spec["fonts"]
-            if "web" in ([fonts] if isinstance(fonts, str) else fonts):
+            if {"web", "web_more"} & set([fonts] if isinstance(fonts, str) else fonts):
                 fetch_web_fonts()
             csv_path = generate(workers=workers, **spec)
             record.write_text(_recorded(spec))

@@ -58,6 +58,7 @@ def test_fetch_keeps_the_latin_weights_asked_for_and_reuses_them(
     monkeypatch.setattr(
         fonts, "WEB_FONT_PACKAGES", (("hand-a", "5.3.0", (400,)), ("hand-b", "4.5.1", (400, 700)))
     )
+    monkeypatch.setattr(fonts, "MORE_WEB_FONT_PACKAGES", (("hand-c", "5.3.0", (400,)),))
     monkeypatch.chdir(tmp_path)
     root = tmp_path / fonts.WEB_FONT_ROOT  # where resolve_fonts looks, relative to the working folder
     fetched = fetch_web_fonts(root, jobs=2)
@@ -66,28 +67,41 @@ def test_fetch_keeps_the_latin_weights_asked_for_and_reuses_them(
         "hand-a-latin-400-normal.woff2",
         "hand-b-latin-400-normal.woff2",
         "hand-b-latin-700-normal.woff2",
+        "hand-c-latin-400-normal.woff2",
     ]
     assert sorted(path.name for path in root.iterdir()) == sorted(
-        [path.name for path in fetched] + ["hand-a.json", "hand-b.json"]
+        [path.name for path in fetched] + ["hand-a.json", "hand-b.json", "hand-c.json"]
     )  # no cyrillic subset, no 700 weight of hand-a: only what is listed
     assert json.loads((root / "hand-b.json").read_text())["license"] == "OFL-1.1"
     calls = fake_npm.read_text().splitlines()
     assert sorted(call.split()[-1] for call in calls) == [
         "@fontsource/hand-a@5.3.0",
         "@fontsource/hand-b@4.5.1",
+        "@fontsource/hand-c@5.3.0",
     ]
 
     (root / "hand-b-latin-700-normal.woff2").unlink()  # a partial download is fetched again, alone
     assert fetch_web_fonts(root) == fetched
     (again,) = fake_npm.read_text().splitlines()[len(calls) :]
     assert again.endswith("@fontsource/hand-b@4.5.1")
-    assert [path.resolve() for path in resolve_fonts(["web"])] == fetched
+    # the groups stay apart: a preset naming "web" draws exactly the fonts it was built from
+    assert [path.resolve() for path in resolve_fonts(["web"])] == fetched[:3]
+    assert [path.resolve() for path in resolve_fonts(["web_more"])] == fetched[3:]
+
+
+def test_the_web_font_groups_name_each_family_once() -> None:
+    first = [name for name, _, _ in fonts.WEB_FONT_PACKAGES]
+    more = [name for name, _, _ in fonts.MORE_WEB_FONT_PACKAGES]
+    # a family in both groups would be one writer weighted double
+    assert len(set(first + more)) == len(first) + len(more)
+    assert more == sorted(more)  # the order stage 13's preset drew them in
 
 
 def test_a_failed_fetch_names_the_package(
     tmp_path: Path, fake_npm: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(fonts, "WEB_FONT_PACKAGES", (("no-such-font", "1.0.0", (400,)),))
+    monkeypatch.setattr(fonts, "MORE_WEB_FONT_PACKAGES", ())
     with pytest.raises(
         RuntimeError, match=r"npm pack @fontsource/no-such-font@1\.0\.0 failed: npm error 404"
     ):
