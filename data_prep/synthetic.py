@@ -420,7 +420,10 @@ def main(argv: Sequence[str] | None = None) -> Path:
     parser.add_argument("--out", required=True, type=Path, help="output folder (images/, english.csv)")
     parser.add_argument("--num_samples", type=int, required=True)
     parser.add_argument(
-        "--fonts", nargs="+", default=["train"], help="train | web | print | eval | all | font files"
+        "--fonts",
+        nargs="+",
+        default=["train"],
+        help="train | web | web_more | print | eval | all | font files",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kind", choices=KINDS, default="mixed")
