@@ -259,12 +259,15 @@ def draw_curves(loss_ax: Axes, cer_ax: Axes, report: Report) -> None:
             steps, values = zip(*curves[name], strict=True)
             cer_ax.plot(steps, values, style, color=color, label=f"{name} %", markersize=4, linewidth=1.8)
     best_step, best = min(curves["eval CER"], key=lambda point: point[1])
+    first, last = curves["eval CER"][0][0], curves["eval CER"][-1][0]
+    # at either end of the curve the label grows inwards, so it never covers the axis and its ticks
+    align = "left" if best_step == first else "right" if best_step == last else "center"
     cer_ax.annotate(
         f"best {best:.2f} %\nstep {best_step}",
         (best_step, best),
         textcoords="offset points",
         xytext=(0, 14),
-        ha="center",
+        ha=align,
         fontsize=9,
         color=ORANGE,
         bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1},

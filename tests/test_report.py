@@ -3,13 +3,23 @@
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from matplotlib.figure import Figure
 from PIL import Image
 
 from htr.metrics import error_rates
 from htr.predictions import read_predictions, write_predictions
-from htr.report import build_report, count_confusions, highlight, length_bucket, main, training_curves
+from htr.report import (
+    build_report,
+    count_confusions,
+    draw_curves,
+    highlight,
+    length_bucket,
+    main,
+    training_curves,
+)
 
 # (label, prediction, source, writer): one row per length bucket, known edits, one unlabelled row.
 ROWS = [
@@ -148,6 +158,19 @@ def test_training_curves_come_from_the_log_history():
     assert curves["training loss"] == [(10, 4.0), (20, 2.0), (30, 1.0)]  # not the final train_loss summary
     assert curves["eval CER"] == [(20, 60.0), (30, 25.0)]
     assert curves["eval loss"] == [(20, 2.5), (30, 1.5)]
+
+
+@pytest.mark.parametrize(
+    ("cers", "align"), [((20, 30, 40), "left"), ((40, 20, 30), "center"), ((40, 30, 20), "right")]
+)
+def test_the_best_cer_label_grows_inwards_at_the_ends_of_the_curve(cers, align):
+    """A label centred on the first or last point would stick out over the axis and cover its ticks."""
+    history = [{"step": step, "eval_cer": cer} for step, cer in zip((0, 10, 20), cers, strict=True)]
+    loss_ax, cer_ax = Figure().subplots(1, 2)
+    draw_curves(loss_ax, cer_ax, SimpleNamespace(curves=training_curves(history), best_step=None))
+    (label,) = cer_ax.texts
+    assert label.get_text().startswith(f"best {min(cers):.2f} %")
+    assert label.get_horizontalalignment() == align
 
 
 def test_a_predictions_file_without_labels_is_refused_with_a_fix(tmp_path, capsys):
