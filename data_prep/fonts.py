@@ -315,8 +315,11 @@ def _web_font_file(package: str, weight: int, root: Path) -> Path:
     return root / f"{package}-latin-{weight}-normal.woff2"
 
 
+WEB_FONT_GROUPS: tuple[str, ...] = ("web", "web_more")
+
+
 def _web_packages(group: str) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
-    """The packages of a web font group, looked up when called (tests swap the tables)."""
+    """The packages of a web font group (WEB_FONT_GROUPS), looked up when called (tests swap the tables)."""
     return {"web": WEB_FONT_PACKAGES, "web_more": MORE_WEB_FONT_PACKAGES}[group]
 
 
@@ -357,13 +360,13 @@ def _fetch_package(name: str, version: str, weights: tuple[int, ...], root: Path
 
 
 def fetch_web_fonts(root: Path = WEB_FONT_ROOT, jobs: int = 8) -> list[Path]:
-    """Fetch every web font (both groups) not yet in ``root`` from the npm registry; return them all."""
+    """Fetch every web font (all WEB_FONT_GROUPS) not yet in ``root`` from the npm registry; return them all."""
     if shutil.which("npm") is None:
         raise FileNotFoundError(
             "npm not found: install Node.js (e.g. `apt-get install npm`) to fetch web fonts"
         )
     root.mkdir(parents=True, exist_ok=True)
-    packages = _web_packages("web") + _web_packages("web_more")
+    packages = [package for group in WEB_FONT_GROUPS for package in _web_packages(group)]
     todo = [
         (name, version, weights)
         for name, version, weights in packages
@@ -373,7 +376,7 @@ def fetch_web_fonts(root: Path = WEB_FONT_ROOT, jobs: int = 8) -> list[Path]:
         for future in [pool.submit(_fetch_package, *package, root, Path(scratch)) for package in todo]:
             future.result()
     print(f"{root}: {len(packages) - len(todo)} font packages already there, {len(todo)} fetched")
-    return web_fonts(root) + web_fonts(root, "web_more")
+    return [path for group in WEB_FONT_GROUPS for path in web_fonts(root, group)]
 
 
 def eval_fonts() -> list[Path]:
@@ -399,8 +402,7 @@ def resolve_fonts(fonts: str | Path | Sequence[str | Path]) -> list[Path]:
     named = {
         "train": train_fonts,
         "print": print_fonts,
-        "web": web_fonts,
-        "web_more": lambda: web_fonts(group="web_more"),
+        **{group: functools.partial(web_fonts, group=group) for group in WEB_FONT_GROUPS},
         "eval": eval_fonts,
         "all": lambda: train_fonts() + eval_fonts(),
     }

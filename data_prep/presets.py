@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from data_prep.fonts import fetch_web_fonts
+from data_prep.fonts import WEB_FONT_GROUPS, fetch_web_fonts
 from data_prep.synthetic import generate
 
 DATA = Path("data")
@@ -166,7 +166,7 @@ def build(name: str, workers: int = 2) -> list[Path]:
             print(f"{csv_path}: already there ({spec['num_samples']} rows)")
         else:
             fonts = spec["fonts"]
-            if {"web", "web_more"} & set([fonts] if isinstance(fonts, str) else fonts):
+            if set(WEB_FONT_GROUPS) & set([fonts] if isinstance(fonts, str) else fonts):
                 fetch_web_fonts()
             csv_path = generate(workers=workers, **spec)
             record.write_text(_recorded(spec))
