@@ -6,10 +6,10 @@ through ``data_prep.merge``, so the output folder gets the same cleaning report
 (``data_report.md``) and ``dropped_rows.csv`` as any merged dataset (empty labels, unreadable
 crops, duplicates).
 
-* ``writer`` is the document (the XML file's stem, e.g. ``Lettre243``), prefixed with
+* ``writer`` is the document (the XML file's name up to its first dot, e.g. ``Lettre243``), prefixed with
   ``--source``; a letter is one hand, and a hand must not sit in two splits.
 * ``split`` is drawn per document (``--fractions`` train/validation/test, documents ordered by a
-  hash of their name, so the draw is stable when files are added), or one split for all.
+  hash of their name, so the draw does not depend on file order), or one split for all.
 * ``--line_types`` keeps lines whose type (ALTO ``OtherTag`` label, PAGE ``custom`` structure
   type) matches one of the shell patterns, e.g. ``'*:Handwritten'``.
 
@@ -70,6 +70,11 @@ def find_layout_files(inputs: list[Path]) -> list[Path]:
     return files
 
 
+def document_name(path: Path) -> str:
+    """The document a layout file transcribes: ``Lettre243.alto.xml`` → ``Lettre243``."""
+    return path.name.split(".")[0]
+
+
 def document_splits(documents: list[str], fractions: tuple[float, float, float]) -> dict[str, str]:
     """Split per document: documents ordered by SHA-1 of their name, cut by ``fractions`` (rounded)."""
     ordered = sorted(documents, key=lambda name: hashlib.sha1(name.encode()).hexdigest())
@@ -107,6 +112,10 @@ def import_pages(
             page = read_layout(path)
         except LayoutError as error:
             raise SystemExit(f"error: {error}") from None
+        if not page.image.is_file():
+            raise SystemExit(
+                f"error: {path}: page image {page.image} not found (put the image beside the XML file)"
+            )
         by_image.setdefault(hashlib.sha1(page.image.read_bytes()).hexdigest(), []).append((path, page))
     for copies in by_image.values():
         # The same photograph transcribed twice: keep the fullest transcription of the wanted lines.
@@ -119,7 +128,7 @@ def import_pages(
             for line in page.lines
             if type_matches(line, line_types)
         ]
-    documents = sorted({path.stem for path, _ in pages})
+    documents = sorted({document_name(path) for path, _ in pages})
     splits = {name: split for name in documents} if split else document_splits(documents, fractions)
     rows, geometry = [], []
     for path, page in pages:
@@ -134,7 +143,7 @@ def import_pages(
             except CropError as error:
                 skipped.append(Skipped(path, line.id, "bad_geometry", str(error)))
                 continue
-            crop_path = output_dir / "images" / path.stem / f"{line.id}.png"
+            crop_path = output_dir / "images" / document_name(path) / f"{line.id}.png"
             crop_path.parent.mkdir(parents=True, exist_ok=True)
             crop.save(crop_path)
             rows.append(
@@ -142,8 +151,8 @@ def import_pages(
                     "image": relative_path(crop_path, output_dir),
                     "label": line.text,
                     "source": source,
-                    "writer": f"{source}-{path.stem}",
-                    "split": splits[path.stem],
+                    "writer": f"{source}-{document_name(path)}",
+                    "split": splits[document_name(path)],
                 }
             )
             geometry.append(

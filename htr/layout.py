@@ -104,17 +104,19 @@ def read_layout(path: Path) -> Page:
 
 
 def _image_beside(path: Path, name: str) -> Path:
-    """The page image named in the file, looked up beside it; else a same-stem image beside it."""
-    candidate = path.parent / Path(name).name if name else None
-    if candidate is not None and candidate.is_file():
-        return candidate
+    """The page image named in the file, beside it; else a same-stem image beside it; else the named path.
+
+    A missing image is not an error here (the geometry and text are readable without it); whoever
+    opens the image reports it.
+    """
+    named = path.parent / Path(name).name if name else path.with_suffix(".png")
+    if named.is_file():
+        return named
     for suffix in (".jpg", ".jpeg", ".png", ".tif", ".tiff"):
         sibling = path.with_name(path.name.split(".")[0] + suffix)
         if sibling.is_file():
             return sibling
-    raise LayoutError(
-        f"{path}: page image {name!r} not found beside the file (put the image next to it with that name)"
-    )
+    return named
 
 
 def _read_alto(path: Path, root: etree._Element, ns: str) -> Page:
