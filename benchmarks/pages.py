@@ -72,7 +72,7 @@ def main() -> dict:
         image = open_image(truth.image)
         timing = Timing()
         t = time.perf_counter()
-        detected = segment(image, truth.image)
+        detected, fragments = segment(image, truth.image)
         timing.segmentation = time.perf_counter() - t
         t = time.perf_counter()
         lines, crops, unusable = crop_page(image, detected)
@@ -105,6 +105,7 @@ def main() -> dict:
                 "page": str(path),
                 "lines": len(crops),
                 "lines_without_geometry": len(unusable),
+                "fragments_left_out": fragments,
                 "timing": vars(timing),
                 "recognition_line_by_line": one_by_one,
                 "trocr": trocr,

@@ -33,22 +33,26 @@ def render_page(
     texts: list[str],
     font_path: Path,
     image_path: Path,
-    ruled: bool = False,
+    ruled: int = 0,
     skew: float = 0.0,
-    font_size: int = 48,
-    width: int = 1400,
+    font_size: int = 52,
+    width: int = 1240,
 ) -> Page:
-    """Draw ``texts`` one per line, save the page to ``image_path``, return its exact layout."""
+    """Draw ``texts`` one per line (the first ``ruled`` lines on printed rules), save, return the layout.
+
+    The default size is an A4 page at 150 dpi: kraken's segmenter scales every page to a fixed
+    height, so a page of unusual proportions would not test what real scans get.
+    """
     font = ImageFont.truetype(str(font_path), font_size)
     spacing = int(font_size * 2.0)
-    margin = 90
-    height = margin * 2 + spacing * len(texts)
+    margin = 110
+    height = max(round(width * 1.414), margin * 2 + spacing * len(texts))
     image = Image.new("RGB", (width, height), (250, 248, 240))
     draw = ImageDraw.Draw(image)
     lines = []
     for number, text in enumerate(texts, start=1):
         y = margin + number * spacing - spacing // 3
-        if ruled:
+        if number <= ruled:
             draw.line([(0, y + 4), (width, y + 4)], fill=(170, 190, 230), width=2)
         draw.text((margin, y), text, font=font, fill=(20, 20, 60), anchor="ls")
         left, top, right, bottom = draw.textbbox((margin, y), text, font=font, anchor="ls")

@@ -21,6 +21,7 @@ costs and the difference is the segmentation's share (missed, split or merged li
 
 import argparse
 import json
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -60,8 +61,19 @@ class PageResult:
     scores: dict[str, float] = field(default_factory=dict)
 
 
-def segment(image: Image.Image, path: Path, device: str = "cpu") -> Page:
-    """kraken's default baseline segmentation: lines (baseline, boundary) in kraken's reading order."""
+def is_fragment(line: Line) -> bool:
+    """A detected "line" whose baseline is shorter than its polygon is tall: a stray stroke or one letter
+    split off a line (kraken does this at wide word gaps), not a line to read."""
+    if len(line.baseline) < 2 or len(line.polygon) < 3:
+        return True
+    _, top, _, bottom = bounding_box(line.polygon)
+    length = sum(math.dist(a, b) for a, b in zip(line.baseline, line.baseline[1:], strict=False))
+    return length < bottom - top
+
+
+def segment(image: Image.Image, path: Path, device: str = "cpu") -> tuple[Page, int]:
+    """kraken's default baseline segmentation: lines in kraken's reading order, and how many fragments
+    (see :func:`is_fragment`) were left out."""
     try:
         from kraken import blla
     except ImportError as error:
@@ -85,7 +97,10 @@ def segment(image: Image.Image, path: Path, device: str = "cpu") -> Page:
                 region=(line.regions or [""])[0],
             )
         )
-    return page
+    kept = [line for line in page.lines if not is_fragment(line)]
+    fragments = len(page.lines) - len(kept)
+    page.lines = kept
+    return page, fragments
 
 
 def _kraken_type(tags: dict | None) -> str:
@@ -284,18 +299,18 @@ def ground_truth_index(paths: Sequence[Path]) -> dict[str, Path]:
     return index
 
 
-def load_page(path: Path, device: str) -> tuple[Page, Image.Image, float]:
-    """The page's lines (from the XML, or segmented) and its image; seconds spent segmenting."""
+def load_page(path: Path, device: str) -> tuple[Page, Image.Image, float, int]:
+    """The page's lines (from the XML, or segmented), its image, seconds segmenting, fragments left out."""
     if path.suffix.lower() in XML_SUFFIXES:
         try:
             page = read_layout(path)
         except LayoutError as error:
             raise SystemExit(f"error: {error}") from None
-        return page, open_image(page.image), 0.0
+        return page, open_image(page.image), 0.0, 0
     image = open_image(path)
     start = time.perf_counter()
-    page = segment(image, path, device)
-    return page, image, time.perf_counter() - start
+    page, fragments = segment(image, path, device)
+    return page, image, time.perf_counter() - start, fragments
 
 
 def run(args: argparse.Namespace) -> list[PageResult]:
@@ -310,7 +325,7 @@ def run(args: argparse.Namespace) -> list[PageResult]:
     results = []
     for path in collect_inputs(args.inputs):
         try:
-            page, image, seconds = load_page(path, "cpu" if args.device == "auto" else args.device)
+            page, image, seconds, fragments = load_page(path, "cpu" if args.device == "auto" else args.device)
         except BadImageError as error:
             print(f"skipped {path}: {error}")
             continue
@@ -329,7 +344,8 @@ def run(args: argparse.Namespace) -> list[PageResult]:
         write_outputs(result, image, args.output_dir)
         results.append(result)
         print(
-            f"{path}: {len(page.lines)} lines ({len(skipped)} without usable geometry) -> "
+            f"{path}: {len(page.lines)} lines ({fragments} fragments left out, {len(skipped)} without usable "
+            f"geometry) -> "
             f"{args.output_dir / result.name}.xml; segmentation {timing.segmentation:.1f} s, "
             f"cropping {timing.cropping:.1f} s, recognition {timing.recognition:.1f} s"
         )

