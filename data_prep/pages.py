@@ -30,11 +30,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
-
 from data_prep._dataset_csv import SPLITS, relative_path, write_csv
 from data_prep.merge import DROPPED_NAME, REPORT_NAME, merge
-from htr.images import resolve_image_path
+from htr.images import open_image, resolve_image_path
 from htr.layout import LayoutError, Line, Page, Region, read_layout, to_page_xml
 from htr.linecrops import CropError, crop_line
 
@@ -132,8 +130,7 @@ def import_pages(
     splits = {name: split for name in documents} if split else document_splits(documents, fractions)
     rows, geometry = [], []
     for path, page in pages:
-        image = Image.open(page.image)
-        image.load()
+        image = open_image(page.image)  # as htr.pages reads it: EXIF orientation applied
         for line in page.lines:
             if not type_matches(line, line_types):
                 skipped.append(Skipped(path, line.id, "line_type", line.type or "(no type)"))

@@ -31,7 +31,8 @@ HN2021_PAGES = [
 ]
 HAS_KRAKEN = importlib.util.find_spec("kraken") is not None
 needs_kraken = pytest.mark.skipif(
-    not HAS_KRAKEN, reason="kraken not installed (pip install -r requirements-pages.txt)"
+    not HAS_KRAKEN,
+    reason="kraken not installed (bash setup.sh --pages, then run with .venv-pages/bin/python)",
 )
 needs_hn2021 = pytest.mark.skipif(
     not HN2021.is_dir(), reason=f"hn2021 pages not found at {HN2021} (set HN2021_DIR)"
