@@ -61,13 +61,24 @@ def main() -> dict:
     parser.add_argument("--line_by_line_pages", type=int, default=3)
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--tesseract", default=shutil.which("tesseract") or "tesseract")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="Keep the pages already in OUTPUT_DIR/pages_benchmark.json, do the rest.",
+    )
     args = start(parser)
     if not args.pages.is_dir():
         raise SystemExit(f"error: {args.pages}: not a folder (point --pages at ground-truth PAGE/ALTO pages)")
     files = sorted(args.pages.rglob("*.xml"))[: args.max_pages or None]
     model, processor = load(args.model, "cpu")
     rows, workdir = [], Path(tempfile.mkdtemp())
+    results_path = args.output_dir / "pages_benchmark.json"
+    if args.resume and results_path.is_file():
+        rows = json.loads(results_path.read_text())["pages"]
+    done = {row["page"] for row in rows}
     for index, path in enumerate(files):
+        if str(path) in done:
+            continue
         truth = read_layout(path)
         image = open_image(truth.image)
         timing = Timing()
@@ -120,7 +131,7 @@ def main() -> dict:
             flush=True,
         )
         args.output_dir.mkdir(parents=True, exist_ok=True)
-        (args.output_dir / "pages_benchmark.json").write_text(json.dumps({"pages": rows}, indent=1) + "\n")
+        results_path.write_text(json.dumps({"pages": rows}, indent=1) + "\n")
     batched = [r for r in rows if r["recognition_line_by_line"]]
     summary = {
         "model": args.model,
@@ -136,9 +147,7 @@ def main() -> dict:
         "trocr": summarise([r["trocr"] for r in rows]),
         "tesseract": summarise([r["tesseract"] for r in rows]),
     }
-    (args.output_dir / "pages_benchmark.json").write_text(
-        json.dumps({"summary": summary, "pages": rows}, indent=1) + "\n"
-    )
+    results_path.write_text(json.dumps({"summary": summary, "pages": rows}, indent=1) + "\n")
     print(json.dumps(summary, indent=1))
     shutil.rmtree(workdir, ignore_errors=True)
     return summary
