@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python benchmarks/...` from anywhere
 
-from benchmarks._common import start
+from benchmarks._common import print_table, start
 from benchmarks.tesseract_peer import run_tesseract
 from htr.images import open_image
 from htr.layout import Page, read_layout
@@ -148,7 +148,39 @@ def main() -> dict:
         "tesseract": summarise([r["tesseract"] for r in rows]),
     }
     results_path.write_text(json.dumps({"summary": summary, "pages": rows}, indent=1) + "\n")
-    print(json.dumps(summary, indent=1))
+    seconds = summary["seconds_per_page"]
+    print_table(
+        f"{len(rows)} pages, {sum(r['lines'] for r in rows)} detected lines, CPU, one torch thread",
+        ["stage", "s/page"],
+        [[stage, f"{value:.2f}"] for stage, value in seconds.items()]
+        + [
+            [
+                "recognition batched / line by line (first pages)",
+                "{:.1f} s / {:.1f} s".format(*summary["batched_vs_line_by_line_s"]),
+            ]
+        ],
+    )
+    print_table(
+        "Line detection (polygon IoU >= 0.5) and page CER",
+        [
+            "engine",
+            "line precision",
+            "line recall",
+            "page CER",
+            "CER on ground-truth lines",
+            "segmentation's share",
+        ],
+        [
+            [
+                name,
+                *(
+                    f"{summary[name][key]:.1f} %"
+                    for key in ("precision", "recall", "cer", "cer_truth_lines", "segmentation_share")
+                ),
+            ]
+            for name in ("trocr", "tesseract")
+        ],
+    )
     shutil.rmtree(workdir, ignore_errors=True)
     return summary
 
