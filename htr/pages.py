@@ -23,7 +23,7 @@ import argparse
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,12 +125,15 @@ def crop_page(image: Image.Image, page: Page) -> tuple[list[Line], list[Image.Im
     return lines, crops, skipped
 
 
-def read_lines(
-    image: Image.Image,
-    page: Page,
-    recognise,
-) -> tuple[list[str], Timing]:
-    """Crop and recognise ``page``'s lines in place (text set; lines without geometry get "")."""
+# Reads a batch of line images: texts, or (text, confidence in 0..1) pairs when the recogniser scores them.
+Recogniser = Callable[[list[Image.Image]], list[str] | list[tuple[str, float]]]
+
+
+def read_lines(image: Image.Image, page: Page, recognise: Recogniser) -> tuple[list[str], Timing]:
+    """Crop and recognise ``page``'s lines in place; returns why lines were not read, and the timings.
+
+    Lines without usable geometry get "" (and are listed); a confidence is kept when given.
+    """
     timing = Timing()
     start = time.perf_counter()
     lines, crops, skipped = crop_page(image, page)
@@ -139,9 +142,9 @@ def read_lines(
     texts = recognise(crops) if crops else []
     timing.recognition = time.perf_counter() - start
     for line in page.lines:
-        line.text = ""
-    for line, text in zip(lines, texts, strict=True):
-        line.text = text
+        line.text, line.confidence = "", None
+    for line, output in zip(lines, texts, strict=True):
+        line.text, line.confidence = output if isinstance(output, tuple) else (output, None)
     return skipped, timing
 
 

@@ -204,3 +204,16 @@ def test_hn2021_two_pages_segmented_and_scored(tmp_path: Path) -> None:
     for result in results:
         assert schema_errors((tmp_path / f"{result.name}.xml").read_bytes(), "page") == []
         assert schema_errors((tmp_path / f"{result.name}.alto.xml").read_bytes(), "alto") == []
+
+
+def test_recogniser_confidence_reaches_page_and_alto(synthetic_page: Page) -> None:
+    from htr.pages import read_lines
+
+    page = read_layout(synthetic_page.image.with_name("letter.xml"))
+    page.lines[2].polygon = page.lines[2].polygon[:2]  # no usable geometry: listed, read as ""
+    skipped, _ = read_lines(
+        Image.open(page.image), page, lambda crops: [(f"t{i}", 0.5) for i in range(len(crops))]
+    )
+    assert len(skipped) == 1 and page.lines[2].text == "" and page.lines[2].confidence is None
+    assert [line.confidence for line in page.lines if line.text] == [0.5] * (len(TEXTS) - 1)
+    assert b'conf="0.5000"' in to_page_xml(page) and b'WC="0.5000"' in to_alto_xml(page)
