@@ -166,7 +166,7 @@ def test_hn2021_import_of_two_pages(tmp_path: Path) -> None:
 
 @needs_kraken
 def test_synthetic_page_end_to_end(tmp_path: Path) -> None:
-    """One kraken run (about a minute on a busy CPU) covers ruled and blank paper: the upper half is ruled."""
+    """One kraken run (1-3 minutes on a busy 2-core CPU) covers ruled and blank paper: the upper half is ruled."""
     from htr import pages
 
     truth = render_page(TEXTS, train_fonts()[3], tmp_path / "in" / "page.png", ruled=4, skew=-1.0)
