@@ -22,3 +22,19 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 python3 -m pip install -q --root-user-action=ignore -r requirements.txt
 python3 -m data_prep.fonts fetch
+
+# --- Page path (issue #24): only with `bash setup.sh --pages`. kraken + PyPI's torch build in .venv-pages,
+# which sees the packages above (--system-site-packages). A local "+cpu" torch build (as on the CI machine)
+# cannot load PyPI's torchvision, so there PyPI's torch is installed into the venv past the local wheels.
+if [ "${1:-}" = "--pages" ]; then
+  [ -x .venv-pages/bin/python ] || python3 -m venv --system-site-packages .venv-pages
+  if ! .venv-pages/bin/python -c 'import kraken, torchvision' >/dev/null 2>&1; then
+    extra=()
+    if python3 -c 'import sys, torch; sys.exit("+" not in torch.__version__)' 2>/dev/null; then
+      export PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS= PIP_CONSTRAINT=
+      extra=(--ignore-installed torch==2.13.0)
+    fi
+    .venv-pages/bin/python -m pip install -q "${extra[@]}" -r requirements-pages.txt
+    .venv-pages/bin/python -m pip install -q --no-deps kraken==7.1.1
+  fi
+fi
