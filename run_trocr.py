@@ -42,7 +42,7 @@ from htr.data import (
     order_by_difficulty,
     read_csv,
 )
-from htr.images import resolve_image_path
+from htr.images import PixelLimitError, pixel_limit, resolve_image_path
 from htr.metrics import build_compute_metrics, decode
 from htr.modeling import fix_model_config
 from htr.output_dir import OutputDirError, explain_write_error, lock_output_dir, release
@@ -219,6 +219,7 @@ def read_validated_csv(
         label_column=data_args.label_column_name,
         image_root=data_args.image_root,
         tokenizer=processor.tokenizer,
+        image_processor=processor.image_processor,
         max_target_length=data_args.max_target_length,
         num_workers=data_args.preprocessing_num_workers,
     )
@@ -241,8 +242,13 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     try:
         model_args, data_args, training_args = parse_recipe_and_cli(parser, argv)
-    except RecipeError as error:
+        pixel_limit()  # a bad HTR_MAX_IMAGE_PIXELS fails here, in one line, not per image in a worker
+    except (RecipeError, PixelLimitError) as error:
         parser.error(str(error))
+    if training_args.max_steps == 0:
+        parser.error(
+            "--max_steps 0 would still take one optimizer step; give a positive number, or -1 for epochs"
+        )
     recipe = argv[0] if argv and argv[0].endswith(".json") else None
 
     # 2. Logging: the main process logs at INFO, the others only warnings.
