@@ -42,9 +42,10 @@ from htr.data import (
     order_by_difficulty,
     read_csv,
 )
-from htr.images import resolve_image_path
+from htr.images import PixelLimitError, pixel_limit, resolve_image_path
 from htr.metrics import build_compute_metrics, decode
 from htr.modeling import fix_model_config
+from htr.output_dir import OutputDirError, explain_write_error, lock_output_dir, release
 from htr.pipeline import attach_pipeline
 from htr.predictions import write_predictions
 from htr.publish import PublishError, publish
@@ -218,6 +219,7 @@ def read_validated_csv(
         label_column=data_args.label_column_name,
         image_root=data_args.image_root,
         tokenizer=processor.tokenizer,
+        image_processor=processor.image_processor,
         max_target_length=data_args.max_target_length,
         num_workers=data_args.preprocessing_num_workers,
     )
@@ -240,8 +242,13 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     try:
         model_args, data_args, training_args = parse_recipe_and_cli(parser, argv)
-    except RecipeError as error:
+        pixel_limit()  # a bad HTR_MAX_IMAGE_PIXELS fails here, in one line, not per image in a worker
+    except (RecipeError, PixelLimitError) as error:
         parser.error(str(error))
+    if training_args.max_steps == 0:
+        parser.error(
+            "--max_steps 0 would still take one optimizer step; give a positive number, or -1 for epochs"
+        )
     recipe = argv[0] if argv and argv[0].endswith(".json") else None
 
     # 2. Logging: the main process logs at INFO, the others only warnings.
@@ -272,10 +279,19 @@ def main(argv: list[str] | None = None) -> None:
 
     # 3. Detect the last checkpoint to resume from.
     output_dir = Path(training_args.output_dir)
+    if training_args.process_index == 0:
+        lock_output_dir(output_dir)  # one run per output dir; a crashed run's lock is taken over
     last_checkpoint = None
-    if output_dir.is_dir() and training_args.do_train and not training_args.overwrite_output_dir:
+    if output_dir.is_dir() and training_args.do_train:
         last_checkpoint = last_complete_checkpoint(output_dir)
-        if last_checkpoint is not None and training_args.resume_from_checkpoint is None:
+        if last_checkpoint is not None and training_args.overwrite_output_dir:
+            logger.warning(
+                "overwrite_output_dir is set: starting from step 0, not from %s, which will be overwritten "
+                "(set --overwrite_output_dir false to resume from it).",
+                last_checkpoint,
+            )
+            last_checkpoint = None
+        elif last_checkpoint is not None and training_args.resume_from_checkpoint is None:
             logger.info("Resuming from %s (use --overwrite_output_dir to start over).", last_checkpoint)
 
     # 4. Seed everything that samples.
@@ -455,6 +471,7 @@ def main(argv: list[str] | None = None) -> None:
                 private=bool(training_args.hub_private_repo),
                 revision=training_args.hub_revision,
             )
+    release(output_dir)
 
 
 if __name__ == "__main__":
@@ -468,6 +485,11 @@ if __name__ == "__main__":
         NonFiniteLossError,
         LaunchError,
         PublishError,
+        OutputDirError,
     ) as error:
         # Problems the user can fix: one clear message (the model stays on disk), no deep traceback.
         sys.exit(f"error: {user_message(error)}")
+    except (OSError, RuntimeError) as error:
+        if (message := explain_write_error(error)) is None:  # disk full, read-only: one line; else re-raise
+            raise
+        sys.exit(f"error: {message}")

@@ -31,6 +31,7 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 # One definition, in the standalone file that model folders carry beside pipeline.py.
+from htr.reading import shape_problem
 from htr.reading import to_rgb as _to_rgb
 
 PIXEL_LIMIT_ENV = "HTR_MAX_IMAGE_PIXELS"
@@ -70,19 +71,37 @@ class ImageInfo:
     n_frames: int | None
 
 
+class PixelLimitError(ValueError):
+    """``HTR_MAX_IMAGE_PIXELS`` is not a number: a one-line error, not a traceback at import."""
+
+
 def _parse_pixel_limit(raw: str) -> int:
-    """Fail at start-up on a typo rather than silently keeping the default."""
+    """Fail on a typo rather than silently keeping the default."""
     try:
         limit = int(raw.replace("_", ""))
     except ValueError:
         limit = 0
     if limit <= 0:
-        raise ValueError(f"{PIXEL_LIMIT_ENV} must be a positive whole number of pixels, got {raw!r}")
+        raise PixelLimitError(
+            f"{PIXEL_LIMIT_ENV} must be a positive whole number of pixels, got {raw!r}: "
+            f"e.g. export {PIXEL_LIMIT_ENV}=200000000, or unset it for Pillow's default"
+        )
     return limit
 
 
-if PIXEL_LIMIT_ENV in os.environ:
-    Image.MAX_IMAGE_PIXELS = _parse_pixel_limit(os.environ[PIXEL_LIMIT_ENV])
+def pixel_limit() -> int | None:
+    """Read at use, not import, so a bad value reaches the entry point's one-line error handling."""
+    if PIXEL_LIMIT_ENV in os.environ:
+        Image.MAX_IMAGE_PIXELS = _parse_pixel_limit(os.environ[PIXEL_LIMIT_ENV])
+    return Image.MAX_IMAGE_PIXELS
+
+
+def check_shape(path: str | Path, width: int, height: int, image_processor: object | None) -> None:
+    """Raise BadImageError (skippable) for a shape the model's processor cannot resize."""
+    if image_processor is not None and (reason := shape_problem(width, height, image_processor.size)):
+        raise BadImageError(
+            path, reason, "crop it, or skip such rows with --skip_invalid_rows", "extreme_shape"
+        )
 
 
 def resolve_image_path(value: str, csv_dir: str | Path, image_root: str | Path | None = None) -> Path:
@@ -162,7 +181,7 @@ def _looks_like_text(head: bytes) -> bool:
 
 def _check_header(image: Image.Image, path: Path) -> None:
     """Refuse decompression bombs and unconvertible modes from the header, before decoding pixels."""
-    limit = Image.MAX_IMAGE_PIXELS
+    limit = pixel_limit()
     if limit is not None and image.width * image.height > limit:
         raise BadImageError(
             path,

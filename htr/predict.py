@@ -19,7 +19,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -27,10 +27,19 @@ from PIL import Image
 from transformers import AutoProcessor, ProcessorMixin, VisionEncoderDecoderModel
 
 from htr.data import read_csv
-from htr.images import IMAGE_SUFFIXES, BadImageError, open_image, resolve_image_path
+from htr.images import (
+    IMAGE_SUFFIXES,
+    BadImageError,
+    PixelLimitError,
+    check_shape,
+    open_image,
+    pixel_limit,
+    resolve_image_path,
+)
 from htr.metrics import decode, error_rates, row_cer
 from htr.predictions import write_predictions
 from htr.text import normalize_text
+from htr.validation import DataValidationError, validate_csv
 
 logger = logging.getLogger(__name__)
 
@@ -111,22 +120,31 @@ def transcribe(
 def _csv_items(
     path: Path, image_column: str, label_column: str
 ) -> tuple[list[Item], list[BadImageError], list[str]]:
-    dataset = read_csv(path)
-    if image_column not in dataset.column_names:
-        raise InputError(
-            f"{path}: no column '{image_column}' (columns: {', '.join(dataset.column_names)}); "
-            "set --image_column"
+    """Rows of a CSV checked by training's reader: the same errors, rows and fixes as ``run_trocr.py``.
+
+    A file-level problem (encoding, quoting, columns) stops the run; a bad image is skipped and listed.
+    """
+    try:
+        report = validate_csv(
+            path, image_column=image_column, label_column=label_column, label_required=False
         )
+    except DataValidationError as error:
+        raise InputError(error.report.format("error")) from None
+    if row_errors := [p for p in report.errors if p.column != image_column]:
+        raise InputError(replace(report, problems=row_errors).format("error"))
+    for warning in report.warnings:
+        logger.warning("%s: %s", path, warning)
+    bad_rows = {problem.row: problem for problem in report.errors}
+    dataset = read_csv(path)
     extra = [column for column in dataset.column_names if column not in (image_column, label_column)]
     items, skipped = [], []
-    for row in dataset:
-        try:
-            image = resolve_image_path(row[image_column], path.parent).resolve()
-        except BadImageError as error:
-            skipped.append(error)
+    for row, record in enumerate(dataset):
+        if problem := bad_rows.get(row):
+            skipped.append(BadImageError(record[image_column], problem.message, problem.fix, problem.kind))
             continue
-        label = normalize_text(row.get(label_column, ""))
-        items.append(Item(image, label, {column: row[column] for column in extra}))
+        image = resolve_image_path(record[image_column], path.parent)
+        label = normalize_text(record.get(label_column) or "")
+        items.append(Item(image.resolve(), label, {column: record[column] for column in extra}))
     return items, skipped, extra
 
 
@@ -172,11 +190,13 @@ def predict(
         batch, images = [], []
         for item in items[start : start + batch_size]:
             try:
-                images.append(open_image(item.path))
+                image = open_image(item.path)
+                check_shape(item.path, image.width, image.height, processor.image_processor)
             except BadImageError as error:
                 logger.warning("Skipped %s", error)
                 skipped.append(error)
                 continue
+            images.append(image)
             batch.append(item)
         texts = transcribe(model, processor, images, batch_size, num_beams, max_length)
         rows += [
@@ -211,8 +231,24 @@ def _print_table(rows: Sequence[dict[str, str]], width: int = 40) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
 
 
+def _check_writable(path: Path) -> None:
+    """Fail before hours of transcription, not after them, when the output cannot be written."""
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as error:
+        raise InputError(
+            f"--output {path}: cannot write there ({error.strerror}); choose a writable folder"
+        ) from None
+
+
 def run(args: argparse.Namespace) -> Result:
     """Load, collect, predict and write: the CLI without its printing, so tests and scripts reuse it."""
+    pixel_limit()
+    if args.output:
+        _check_writable(args.output)
     items, skipped, extra_columns = collect(args.inputs, args.image_column, args.label_column)
     model, processor = load(args.model, args.device)
     start = time.perf_counter()
@@ -244,8 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max_length", type=int, help="Longest output in tokens (default: the model's generation_config)."
     )
-    parser.add_argument("--image_column", default="image", help="CSV column with image paths.")
-    parser.add_argument("--label_column", default="label", help="CSV column with references (optional).")
+    parser.add_argument(
+        "--image_column", "--image_column_name", default="image", help="CSV column with image paths."
+    )
+    parser.add_argument(
+        "--label_column",
+        "--label_column_name",
+        default="label",
+        help="CSV column with references (optional).",
+    )
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, or auto (GPU if available).")
     return parser
 
@@ -258,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> Result:
         parser.error(f"--output must end in .csv or .json, got {args.output}")
     try:
         result = run(args)
-    except InputError as error:
+    except (InputError, PixelLimitError) as error:
         parser.error(str(error))
     if args.output:
         print(f"Wrote {len(result.rows)} predictions to {args.output}")
@@ -271,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> Result:
         labelled = sum(1 for row in result.rows if row["label"])
         print(f"CER {metrics['cer']:.2f} %  WER {metrics['wer']:.2f} %  (corpus-level, {labelled} labelled)")
     if result.skipped:
-        print(f"Skipped {len(result.skipped)} unreadable image(s):")
+        print(f"Skipped {len(result.skipped)} unusable image(s):")
         for error in result.skipped:
             print(f"  {error.path}: {error.reason}")
     return result

@@ -126,7 +126,21 @@ def files_to_upload(output_dir: str | Path, include_checkpoints: bool = False) -
         ]
         for checkpoint in sorted(checkpoints, key=lambda path: int(CHECKPOINT.fullmatch(path.name)[1])):
             files += [f"{checkpoint.name}/{name}" for name in model_files(checkpoint)]
+    refuse_outside_links(output_dir, files)
     return files
+
+
+def refuse_outside_links(output_dir: Path, files: list[str]) -> None:
+    """Refuse a listed file that resolves outside ``output_dir``: the allowlist names files, a symlink
+    (``preprocessor_config.json -> /etc/passwd``) would upload whatever it points at."""
+    root = output_dir.resolve()
+    for name in files:
+        target = (output_dir / name).resolve()
+        if not target.is_relative_to(root):
+            raise PublishError(
+                f"{output_dir / name} is a link to {target}, outside the output dir, so nothing was uploaded: "
+                "replace the link with a copy of the file it should be (or delete it) and rerun."
+            )
 
 
 def refuse_token_leak(output_dir: Path, files: list[str]) -> None:

@@ -7,6 +7,7 @@ import from here too, so the conventions are defined once.
 
 import re
 import unicodedata
+from typing import Any
 
 from PIL import Image
 
@@ -36,3 +37,26 @@ def to_rgb(image: Image.Image) -> Image.Image:
         paper.alpha_composite(image.convert("RGBA"))
         image = paper
     return image.convert("RGB")
+
+
+def shape_problem(width: int, height: int, size: Any) -> str | None:
+    """Why the image processor cannot resize a ``width`` × ``height`` image (None if it can).
+
+    A processor with ``max_height``/``max_width`` keeps the aspect ratio, so an extreme line (4097×32 for a
+    128-wide model) or a tall sliver rounds one side to 0 px and PIL fails deep inside the processor; a
+    fixed-size processor (trocr-base's 384×384) stretches any shape and has no limit.
+    """
+    get = size.get if isinstance(size, dict) else lambda key: getattr(size, key, None)  # dict or SizeDict
+    max_height, max_width = get("max_height"), get("max_width")
+    if not max_height or not max_width:
+        return None
+    from transformers.image_utils import get_image_size_for_max_height_width  # lazy: this file stays light
+
+    new_height, new_width = get_image_size_for_max_height_width((height, width), max_height, max_width)
+    if min(new_height, new_width) >= 1:
+        return None
+    return (
+        f"{width}×{height} px is too {'wide' if width > height else 'tall'} for this model: its processor scales "
+        f"images to fit {max_width}×{max_height} keeping the aspect ratio, which makes it {new_width}×{new_height} "
+        f"px (the limit is about {max_width}:1 wide or {max_height}:1 tall); crop it into lines or words"
+    )

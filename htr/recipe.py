@@ -21,6 +21,59 @@ class RecipeError(ValueError):
     """A recipe or command line that cannot be run, with what to change."""
 
 
+def _secret_refused(field: str) -> RecipeError:
+    return RecipeError(
+        f"Do not pass '{field}' in a recipe or on the command line: it would be saved with the run. "
+        "Log in once with `hf auth login`, or set the HF_TOKEN environment variable."
+    )
+
+
+def _flag_name(arg: str) -> str | None:
+    """``--hub-token=x`` -> ``hub_token``; None for values (including negative numbers)."""
+    if not arg.startswith("--") or arg == "--":
+        return None
+    return arg[2:].split("=", 1)[0].replace("-", "_")
+
+
+def _check_flags(parser: HfArgumentParser, argv: list[str]) -> None:
+    """Refuse secrets in any spelling argparse accepts, and unknown flags with a "did you mean".
+
+    Abbreviations are switched off (``allow_abbrev``): with them, ``--hub_toke hf_...`` reached the
+    ``hub_token`` field and was saved in ``training_args.bin``, and ``--learn 1e-3`` silently meant
+    whichever field the prefix happened to match.
+    """
+    parser.allow_abbrev = False
+    flags = {name.replace("-", "_") for action in parser._actions for name in action.option_strings}
+    flags = {flag.lstrip("_") for flag in flags}
+    for arg in argv:
+        name = _flag_name(arg)
+        if name is None:
+            continue
+        for field in SECRET_FIELDS:
+            if (field.startswith(name) and len(name) >= 3) or name == field:
+                raise _secret_refused(field)
+        if name not in flags:
+            close = difflib.get_close_matches(name, flags, n=1)
+            hint = f"; did you mean --{close[0]}?" if close else ""
+            raise RecipeError(f"Unknown option {arg.split('=', 1)[0]}{hint} (`--help` lists every option)")
+
+
+def _check_kind(recipe_path: Path, key: str, value: Any, action: Any) -> None:
+    """A recipe value argparse would not have accepted from the command line, caught before it crashes later."""
+    problem = None
+    if value is None and action.default is not None:
+        problem = "is null"
+    elif action.type in (int, float) and value is not None:
+        if isinstance(value, (list, dict)):
+            problem = f"is a JSON {'list' if isinstance(value, list) else 'object'}"
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            problem = f"is {json.dumps(value)}"
+    if problem:
+        expected = {int: "a whole number", float: "a number"}.get(action.type, "a value")
+        default = f" (default: {json.dumps(action.default)})" if action.default is not None else ""
+        raise RecipeError(f"Recipe {recipe_path}: field '{key}' {problem}; give {expected}{default}")
+
+
 def parse_recipe_and_cli(parser: HfArgumentParser, argv: list[str]) -> tuple[Any, ...]:
     """Parse ``[recipe.json] [--field value ...]``: the recipe sets defaults, the command line wins."""
     recipe: dict[str, Any] = {}
@@ -30,23 +83,26 @@ def parse_recipe_and_cli(parser: HfArgumentParser, argv: list[str]) -> tuple[Any
             raise RecipeError(f"Recipe {recipe_path} does not exist. Recipes live in recipes/*.json")
         try:
             recipe = json.loads(recipe_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise RecipeError(f"Recipe {recipe_path} is not valid JSON: {error}") from None
+        if not isinstance(recipe, dict):
+            raise RecipeError(
+                f"Recipe {recipe_path} holds a JSON {type(recipe).__name__}; a recipe is one JSON object "
+                '({"field": value, ...})'
+            )
         argv = argv[1:]
         known = {action.dest: action for action in parser._actions}
-        for key in recipe:
+        for key, value in recipe.items():
+            if key in SECRET_FIELDS:
+                raise _secret_refused(key)
             if key not in known:
                 close = difflib.get_close_matches(key, known, n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else ""
                 raise RecipeError(f"Recipe {recipe_path}: unknown field '{key}'{hint}")
+            _check_kind(recipe_path, key, value, known[key])
             known[key].required = False
         parser.set_defaults(**recipe)
-    for field in SECRET_FIELDS:
-        if field in recipe or any(arg.lstrip("-").split("=")[0] == field for arg in argv):
-            raise RecipeError(
-                f"Do not pass '{field}' in a recipe or on the command line: it would be saved with the run. "
-                "Log in once with `hf auth login`, or set the HF_TOKEN environment variable."
-            )
+    _check_flags(parser, argv)
     return parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False)
 
 

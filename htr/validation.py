@@ -42,12 +42,19 @@ import shlex
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import accumulate
 from pathlib import Path
 from typing import Literal
 
-from htr.images import IMAGE_SUFFIXES, BadImageError, ImageInfo, inspect_image, resolve_image_path
+from htr.images import (
+    IMAGE_SUFFIXES,
+    BadImageError,
+    ImageInfo,
+    check_shape,
+    inspect_image,
+    resolve_image_path,
+)
 from htr.text import normalize_text
 
 Severity = Literal["error", "warning"]
@@ -265,10 +272,16 @@ def _missing_column(header: list[str], name: str, role: str) -> Problem:
     return Problem("error", "missing_column", message, fix, line=1)
 
 
-def _header_problems(header: list[str], image_column: str, label_column: str) -> list[Problem]:
+def _header_problems(
+    header: list[str], image_column: str, label_column: str, label_required: bool
+) -> list[Problem]:
     problems = []
     for name, role in ((image_column, "image"), (label_column, "label")):
-        if name not in header:
+        if name not in header and role == "label" and not label_required:
+            missing = _missing_column(header, name, role)
+            if "did you mean" in missing.message:  # a near-miss (Label): unscored by mistake, say so
+                problems.append(replace(missing, severity="warning", message=f"{missing.message} Not scored"))
+        elif name not in header:
             problems.append(_missing_column(header, name, role))
         elif header.count(name) > 1:
             problems.append(
@@ -319,7 +332,9 @@ def _cr_blank_line_problems(lines: list[str], rows: list[_Record]) -> list[Probl
     ]
 
 
-def _read_table(csv_path: Path, image_column: str, label_column: str) -> tuple[list[str], list[_Record]]:
+def _read_table(
+    csv_path: Path, image_column: str, label_column: str, label_required: bool = True
+) -> tuple[list[str], list[_Record], list[Problem]]:
     """Header and data records, or DataValidationError listing every problem that affects the whole file."""
 
     def fail(
@@ -352,7 +367,7 @@ def _read_table(csv_path: Path, image_column: str, label_column: str) -> tuple[l
         raise fail([Problem("error", "empty_csv", "the CSV is empty", "write a header line and data rows")])
     header, rows = records[0].fields, records[1:]
     problems = _encoding_problems(text, lines, records, bom_bytes)
-    problems += _header_problems(header, image_column, label_column)
+    problems += _header_problems(header, image_column, label_column, label_required)
     if not rows:
         problems.append(Problem("error", "no_rows", "the CSV has a header but no data rows", "add data rows"))
     problems += _field_count_problems(header, rows)
@@ -369,9 +384,9 @@ def _read_table(csv_path: Path, image_column: str, label_column: str) -> tuple[l
                 line=rows[-1].line,
             )
         )
-    if problems:
+    if any(problem.severity == "error" for problem in problems):
         raise fail(problems, len(rows), header)
-    return header, rows
+    return header, rows, problems
 
 
 def _field(record: _Record, index: int) -> str:
@@ -419,14 +434,18 @@ def _label_problems(label: str, row: int, line: int, column: str) -> list[Proble
 
 
 def _merged_rows_problems(record: _Record, row: int, header: list[str]) -> list[Problem]:
-    """Warn when a multi-line field continues with a line that looks like another row (a lost quote)."""
+    """An error when a multi-line field continues with a line that looks like another row (a lost quote).
+
+    Left as a warning, training went on with the rows merged into one garbage label and ``htr.predict``
+    scored fewer rows than the file has, silently.
+    """
     problems = []
     for name, value in zip(header, record.fields, strict=False):
         suspects = [line for line in value.splitlines()[1:] if "," in line]
         if suspects:
             problems.append(
                 Problem(
-                    "warning",
+                    "error",
                     "merged_rows",
                     f"this row spans lines {record.line}-{record.end_line} and the field continues with "
                     f"{suspects[0]!r}, which looks like another row",
@@ -533,13 +552,20 @@ def _duplicate_problems(
 
 
 def _image_problems(
-    paths: dict[int, Path], rows: list[_Record], column: str, num_workers: int, full_decode: bool
+    paths: dict[int, Path],
+    rows: list[_Record],
+    column: str,
+    num_workers: int,
+    full_decode: bool,
+    image_processor: object | None,
 ) -> list[Problem]:
     """Inspect each distinct image once (in threads, see the module docstring) and report per row."""
 
     def inspect(path: Path) -> ImageInfo | BadImageError:
         try:
-            return inspect_image(path, full_decode=full_decode)
+            info = inspect_image(path, full_decode=full_decode)
+            check_shape(path, info.width, info.height, image_processor)
+            return info
         except BadImageError as error:
             return error
 
@@ -581,25 +607,29 @@ def validate_csv(
     label_column: str = "label",
     image_root: str | Path | None = None,
     tokenizer: Tokenizer | None = None,
+    image_processor: object | None = None,
     max_target_length: int = 128,
     num_workers: int | None = None,
     full_decode: bool = False,
+    label_required: bool = True,
 ) -> ValidationReport:
     """Check ``csv_path`` and its images; see the module docstring for how to act on the report.
 
     Raises DataValidationError when the file as a whole is unusable. ``tokenizer`` (optional) enables
-    the label-length check; ``num_workers`` defaults to min(8, CPU count).
+    the label-length check, ``image_processor`` the check of shapes it cannot resize; ``num_workers``
+    defaults to min(8, CPU count). ``label_required=False`` (``htr.predict``) accepts a CSV without labels.
     """
     csv_path = Path(csv_path)
-    header, rows = _read_table(csv_path, image_column, label_column)
-    image_index, label_index = header.index(image_column), header.index(label_column)
+    header, rows, problems = _read_table(csv_path, image_column, label_column, label_required)
+    image_index = header.index(image_column)
+    label_index = header.index(label_column) if label_column in header else None
     root = Path(image_root) if image_root is not None else csv_path.parent
-    problems: list[Problem] = []
     paths: dict[int, Path] = {}
     labels: dict[int, tuple[int, str]] = {}  # row -> (line, normalised label), non-empty labels only
     for row, record in enumerate(rows):
-        label = _field(record, label_index)
-        problems += _label_problems(label, row, record.line, label_column)
+        label = _field(record, label_index) if label_index is not None else ""
+        if label_index is not None:
+            problems += _label_problems(label, row, record.line, label_column)
         problems += _merged_rows_problems(record, row, header)
         if text := normalize_text(label):
             labels[row] = (record.line, text)
@@ -612,6 +642,6 @@ def validate_csv(
     if tokenizer is not None and labels:
         problems += _token_problems(labels, tokenizer, max_target_length, label_column)
     workers = num_workers if num_workers is not None else min(8, os.cpu_count() or 1)
-    problems += _image_problems(paths, rows, image_column, workers, full_decode)
+    problems += _image_problems(paths, rows, image_column, workers, full_decode, image_processor)
     problems.sort(key=lambda problem: (problem.row, problem.severity, problem.kind))
     return ValidationReport(csv_path, len(rows), header, problems)

@@ -132,17 +132,19 @@ def test_decompression_bomb_is_refused_with_how_to_raise_limit(
         assert PIXEL_LIMIT_ENV in info.value.fix
 
 
-def test_pixel_limit_env_var_raises_pillow_limit_and_rejects_typos() -> None:
-    code = "import htr.images, PIL.Image; print(PIL.Image.MAX_IMAGE_PIXELS)"
+def test_pixel_limit_env_var_raises_pillow_limit_and_a_typo_is_one_line_from_each_entry_point() -> None:
+    code = "import htr.images, PIL.Image; htr.images.pixel_limit(); print(PIL.Image.MAX_IMAGE_PIXELS)"
     root = Path(__file__).parents[1]
 
-    def run(value: str) -> subprocess.CompletedProcess[str]:
+    def run(value: str, *command: str) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, PIXEL_LIMIT_ENV: value}
-        return subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True)
+        return subprocess.run([sys.executable, *command], cwd=root, env=env, capture_output=True, text=True)
 
-    assert run("200_000_000").stdout.strip() == "200000000"
-    typo = run("lots")
-    assert typo.returncode != 0 and PIXEL_LIMIT_ENV in typo.stderr
+    assert run("200_000_000", "-c", code).stdout.strip() == "200000000"
+    for command in (["run_trocr.py", "--output_dir", "unused"], ["-m", "htr.predict", "no-model", "x.png"]):
+        typo = run("abc", *command)
+        assert typo.returncode == 2 and PIXEL_LIMIT_ENV in typo.stderr, typo.stderr
+        assert "Traceback" not in typo.stderr
 
 
 # --- conversion to RGB -----------------------------------------------------------------------------

@@ -78,7 +78,7 @@ def test_folder_with_a_corrupt_file_skips_it_counts_it_and_does_the_rest(model_d
     assert [row["image"] for row in read_predictions(output)] == [str(path.resolve()) for path in expected]
     assert [Path(error.path).name for error in result.skipped] == ["broken.png"]
     out = capsys.readouterr().out
-    assert "Skipped 1 unreadable image(s)" in out and "broken.png" in out
+    assert "Skipped 1 unusable image(s)" in out and "broken.png" in out
 
 
 def test_labelled_csv_scores_the_corpus_like_error_rates_on_the_written_file(
@@ -172,3 +172,80 @@ def test_tesseract_benchmark_scores_both_engines_on_the_same_images(model_dir, w
         assert f"{scores[name]['cer']:.2f}" in out
     assert tesseract_name.startswith("Tesseract 5")
     assert any(row["prediction"] for row in tesseract)  # Tesseract really read the rendered words
+
+
+@pytest.fixture
+def extreme_images(tmp_path: Path) -> list[Path]:
+    """Shapes the tiny model's processor (at most 128×32, aspect kept) would round to 0 px."""
+    paths = []
+    for name, size in (("wide.png", (4097, 32)), ("tall.png", (40, 2000)), ("sliver.png", (1, 64))):
+        paths.append(tmp_path / name)
+        Image.new("L", size, 255).save(paths[-1])
+    return paths
+
+
+def test_images_of_extreme_shape_are_skipped_and_listed_the_rest_transcribed(
+    model_dir, images, extreme_images, tmp_path, capsys
+):
+    output = tmp_path / "out.csv"
+    result = main([str(model_dir), str(images[0]), *map(str, extreme_images), "--output", str(output)])
+    assert [row["image"] for row in read_predictions(output)] == [str(images[0].resolve())]
+    assert sorted(Path(error.path).name for error in result.skipped) == ["sliver.png", "tall.png", "wide.png"]
+    assert {error.kind for error in result.skipped} == {"extreme_shape"}
+    out = capsys.readouterr().out
+    assert "Skipped 3 unusable image(s)" in out and "4097×32 px is too wide for this model" in out
+
+
+def test_the_pipeline_names_an_extreme_shape_instead_of_failing_inside_pil(model_dir, extreme_images):
+    from transformers import pipeline
+
+    direct = pipeline("image-to-text", model=str(model_dir), pipeline_class=ImageToTextPipeline, device="cpu")
+    with pytest.raises(ValueError, match="too tall for this model"):
+        direct(str(extreme_images[1]))
+
+
+def test_an_unwritable_output_fails_before_any_image_is_read(model_dir, images, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    with pytest.raises(SystemExit):
+        main([str(model_dir), str(images[0]), "--output", str(blocker / "out.csv")])
+    assert "cannot write there" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("image,label\n", "the CSV has a header but no data rows"),
+        ("", "the CSV is empty"),
+        ("image,label\n{img},a,b\n", "the row has 3 fields but the header has 2"),
+        ('image,label\n{img},ok\n{img},"open\n{img},swallowed\n{img},x"\n', "check the quotes on line 3"),
+    ],
+)
+def test_a_broken_csv_is_a_one_line_error_like_training_gives(
+    model_dir, images, tmp_path, capsys, content, expected
+):
+    csv_path = tmp_path / "test.csv"
+    csv_path.write_text(content.format(img=images[0]))
+    with pytest.raises(SystemExit):
+        main([str(model_dir), str(csv_path)])
+    err = capsys.readouterr().err
+    assert expected in err and str(csv_path) in err and "Traceback" not in err
+
+
+def test_a_latin1_csv_names_the_file_and_the_iconv_fix(model_dir, images, tmp_path, capsys):
+    csv_path = tmp_path / "latin1.csv"
+    csv_path.write_bytes(f"image,label\n{images[0]},café\n".encode("latin-1"))
+    with pytest.raises(SystemExit):
+        main([str(model_dir), str(csv_path)])
+    err = capsys.readouterr().err
+    assert "latin1.csv" in err and "iconv" in err
+
+
+def test_a_label_column_spelled_differently_is_named_with_the_flag(model_dir, images, tmp_path, caplog):
+    csv_path = tmp_path / "test.csv"
+    csv_path.write_text(f"image,Label\n{images[0]},hello\n")
+    result = main([str(model_dir), str(csv_path)])
+    assert result.metrics is None and len(result.rows) == 1
+    assert "did you mean 'Label'" in caplog.text and "--label_column_name Label" in caplog.text
+    scored = main([str(model_dir), str(csv_path), "--label_column_name", "Label"])
+    assert scored.metrics is not None

@@ -327,3 +327,25 @@ def test_cli_dry_run_exits_zero(output_dir: Path, capsys: pytest.CaptureFixture[
 def test_repo_id_needs_a_namespace(output_dir: Path) -> None:
     with pytest.raises(PublishError, match="NAMESPACE/NAME"):
         publish(output_dir, "trocr-iam", api=FakeHub())
+
+
+def test_a_symlink_out_of_the_output_dir_is_refused_even_in_a_dry_run(
+    output_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0")
+    (output_dir / "preprocessor_config.json").symlink_to(secret)
+    hub = FakeHub()
+
+    with pytest.raises(PublishError, match=r"preprocessor_config\.json is a link to .*secret\.txt, outside"):
+        publish(output_dir, "alice/trocr-iam", dry_run=True, api=hub)
+    assert hub.calls == [] and "root:x" not in capsys.readouterr().out
+
+
+def test_a_symlink_inside_the_output_dir_is_published(output_dir: Path) -> None:
+    (output_dir / "tokenizer.json").rename(output_dir / "tokenizer.real.json")
+    (output_dir / "tokenizer.json").symlink_to("tokenizer.real.json")
+    hub = FakeHub()
+
+    publish(output_dir, "alice/trocr-iam", api=hub)
+    assert hub.uploaded["tokenizer.json"] == (output_dir / "tokenizer.real.json").read_bytes()

@@ -68,3 +68,53 @@ def test_help_documents_every_field():
         for field in fields(group):
             assert f"--{field.name}" in result.stdout
             assert field.metadata.get("help"), f"{field.name} has no help string"
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        ["--hub_token", "hf_x"],
+        ["--hub-token", "hf_x"],
+        ["--hub_token=hf_x"],
+        ["--hub-token=hf_x"],
+        ["--hub_toke", "hf_x"],
+        ["--hub-tok=hf_x"],
+        ["--hub", "hf_x"],
+    ],
+)
+def test_the_hub_token_is_refused_in_every_spelling_argparse_would_accept(tmp_path, spelling):
+    """Abbreviations and dashes reached the hub_token field and the token was saved in training_args.bin."""
+    with pytest.raises(RecipeError, match="HF_TOKEN"):
+        parse(["--output_dir", str(tmp_path), *spelling])
+
+
+def test_flag_prefixes_no_longer_abbreviate_other_fields(tmp_path):
+    with pytest.raises(RecipeError, match="Unknown option --learning_r; did you mean --learning_rate"):
+        parse(["--output_dir", str(tmp_path), "--learning_r", "1e-3"])
+
+
+def test_a_misspelled_flag_gets_a_did_you_mean(tmp_path):
+    with pytest.raises(RecipeError, match="did you mean --learning_rate"):
+        parse(["--output_dir", str(tmp_path), "--learnig_rate", "1e-3"])
+
+
+def test_dashed_flags_and_negative_values_still_parse(tmp_path):
+    _, data, training = parse(["--output-dir", str(tmp_path), "--max_train_samples", "8", "--seed=-1"])
+    assert data.max_train_samples == 8 and training.seed == -1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('["output_dir", "x"]', "holds a JSON list; a recipe is one JSON object"),
+        ('{"output_dir": "x", "learning_rate": null}', "field 'learning_rate' is null; give a number"),
+        ('{"output_dir": "x", "learning_rate": "fast"}', "field 'learning_rate' is \"fast\"; give a number"),
+        ('{"output_dir": "x", "num_train_epochs": [1, 2]}', "field 'num_train_epochs' is a JSON list"),
+        ('{"output_dir": "x", "max_steps": true}', "field 'max_steps' is true; give a whole number"),
+    ],
+)
+def test_recipe_values_of_the_wrong_kind_are_refused_by_name(tmp_path, content, message):
+    recipe = tmp_path / "r.json"
+    recipe.write_text(content)
+    with pytest.raises(RecipeError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse([str(recipe)])

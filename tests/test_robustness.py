@@ -194,3 +194,50 @@ def test_a_missing_split_is_a_one_line_error_naming_the_flags(tiny_model_dir, wo
     assert result.returncode == 1
     assert "error: --do_predict needs a test split: give --test_file." in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_image_of_extreme_shape_is_skipped_and_listed_not_a_crash_in_pil(
+    tiny_model_dir, words_csv, tmp_path
+):
+    """4097×32 passed the data check and then stopped training inside the image processor."""
+    from PIL import Image
+
+    data = tmp_path / "data"
+    data.mkdir()
+    Image.new("L", (4097, 32), 255).save(data / "wide.png")
+    rows = words_csv.read_text().splitlines()
+    header, first = rows[0], rows[1].split(",")
+    first[0] = str(words_csv.parent / first[0])
+    wide = [str(data / "wide.png"), *first[1:]]
+    (data / "english.csv").write_text(
+        "\n".join([header, ",".join(first), ",".join(wide), ",".join(first)]) + "\n"
+    )
+    output = tmp_path / "out"
+    args = command(
+        tiny_model_dir, data / "english.csv", output, "--max_steps", "1", "--skip_invalid_rows", "true"
+    )
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    listed = (output / "invalid_rows_train.csv").read_text()
+    assert "wide.png" in listed and "extreme_shape" in listed
+    refused = subprocess.run(
+        command(tiny_model_dir, data / "english.csv", tmp_path / "o2", "--max_steps", "1"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert refused.returncode != 0 and "too wide for this model" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_max_steps_0_is_refused_instead_of_taking_a_step(tiny_model_dir, words_csv, tmp_path):
+    result = subprocess.run(
+        command(tiny_model_dir, words_csv, tmp_path / "out", "--max_steps", "0"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2 and "--max_steps 0 would still take one optimizer step" in result.stderr
+    assert not (tmp_path / "out").exists()

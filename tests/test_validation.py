@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from htr.modeling import build_tiny_model
 from htr.validation import DataValidationError, ValidationReport, validate_csv
 
 
@@ -152,12 +153,15 @@ def test_blank_line_with_bare_cr_before_empty_first_field_is_fatal(data_dir: Pat
     assert (problem.kind, problem.row, problem.line) == ("shifted_by_pandas", 1, 4)
 
 
-def test_closing_quote_lost_mid_file_warns_about_merged_rows(data_dir: Path) -> None:
-    report = validate_csv(write(data_dir, 'image,label\nimg/a.png,"hello\nimg/b.jpg,world\nimg/a.png,end"\n'))
-    assert report.n_rows == 1
-    [warning] = report.warnings
-    assert (warning.kind, warning.row, warning.column) == ("merged_rows", 0, "label")
-    assert "img/b.jpg,world" in warning.message
+def test_closing_quote_lost_mid_file_is_an_error_naming_the_line(data_dir: Path) -> None:
+    """It was a warning: training went on with the rows merged into one garbage label."""
+    content = 'image,label\nimg/a.png,ok\nimg/a.png,"hello\nimg/b.jpg,world\nimg/a.png,end"\nimg/b.jpg,x\n'
+    report = validate_csv(write(data_dir, content))
+    assert report.n_rows == 3
+    [error] = report.errors
+    assert (error.kind, error.row, error.line, error.column) == ("merged_rows", 1, 3, "label")
+    assert "img/b.jpg,world" in error.message and "check the quotes on line 3" in error.fix
+    assert report.valid_rows == [0, 2]
 
 
 # --- rows --------------------------------------------------------------------------------------------
@@ -273,3 +277,16 @@ def test_data_validation_error_is_a_value_error_with_the_report(data_dir: Path) 
     error = DataValidationError(report)
     assert isinstance(error, ValueError) and error.report is report
     assert "row 0 (line 2), column 'label': the label is empty. Fix:" in str(error)
+
+
+def test_shapes_the_processor_cannot_resize_are_row_errors(data_dir: Path) -> None:
+    """They passed the check and then crashed inside PIL during training, even with --skip_invalid_rows."""
+    Image.new("L", (4097, 32), 255).save(data_dir / "img/wide.png")
+    Image.new("L", (40, 2000), 255).save(data_dir / "img/tall.png")
+    content = "image,label\nimg/a.png,ok\nimg/wide.png,long\nimg/tall.png,tall\n"
+    _, processor = build_tiny_model(seed=0)
+    report = validate_csv(write(data_dir, content), image_processor=processor.image_processor)
+    assert rows_by_kind(report) == {"extreme_shape": [1, 2]}
+    assert report.valid_rows == [0]
+    assert "4097×32 px is too wide" in report.errors[0].message
+    assert validate_csv(write(data_dir, content)).errors == []  # without the processor nothing is known

@@ -42,7 +42,7 @@ from transformers import Pipeline
 from transformers.image_utils import load_image
 
 from . import reading
-from .reading import normalize_text, to_rgb
+from .reading import normalize_text, shape_problem, to_rgb
 
 TASK = "image-to-text"
 # The file name is the module name in ``custom_pipelines``: the loader looks for ``pipeline.py`` in the repo.
@@ -115,7 +115,10 @@ class ImageToTextPipeline(Pipeline):
         return super().__call__(images, **kwargs)
 
     def preprocess(self, image: Any, timeout: float | None = None) -> dict[str, Any]:
-        pixel_values = self.image_processor(images=load_rgb(image, timeout), return_tensors="pt").pixel_values
+        rgb = load_rgb(image, timeout)
+        if problem := shape_problem(rgb.width, rgb.height, self.image_processor.size):
+            raise ValueError(problem)
+        pixel_values = self.image_processor(images=rgb, return_tensors="pt").pixel_values
         return {"pixel_values": pixel_values.to(self.model.dtype)}
 
     def _forward(self, model_inputs: dict[str, Any], **generate_kwargs: Any) -> dict[str, Any]:
