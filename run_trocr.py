@@ -155,7 +155,7 @@ class DataTrainingArguments:
         metadata={
             "help": "Training-image augmentation, on the fly, training split only: `none`, `da2` (TrOCR's "
             "IAM set: one of rotate, blur, dilate, erode, downscale, underline, or none), `scan` (margins, "
-            "ruled lines, slant, rotation, perspective, stroke width, contrast, tint, light, blur, JPEG, "
+            "ruled lines, slant, rotation, stroke width, contrast, tint, light, blur, JPEG, "
             "noise), or 'name:probability,...' from htr/augment.py's TRANSFORMS, e.g. 'rotate:0.5,blur:0.3'."
         },
     )

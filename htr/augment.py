@@ -5,12 +5,13 @@
 * ``none``: no augmentation.
 * ``da2``: TrOCR's IAM set (unilm ``trocr/data_aug.py``): one of rotation ±10°, Gaussian blur, dilation,
   erosion, downscaling to ⅓–½ and back, an underline, or the image as it is.
-* ``scan``: margins, ruled lines and underlines, slant, rotation and perspective, stroke width, ink and
+* ``scan``: margins, ruled lines and underlines, slant, small rotation, stroke width, ink and
   paper contrast, uneven light, blur, JPEG and noise, each with its own probability.
 * ``rotate:0.5,blur:0.3``: the named transforms of ``TRANSFORMS``, each applied with its probability.
 
 The ops are albumentations' (maintained, fast, OpenCV); only ruled lines are drawn here, as albumentations
-has none. Geometric ops pad with paper and grow the canvas (``fit_output``) and margins only ever add
+has none. albumentations' Perspective is left out: with ``fit_output`` it fills corners black and
+clips ink there (tests/test_augment.py caught it). Geometric ops pad with paper and grow the canvas (``fit_output``) and margins only ever add
 paper, so ink is never cropped away. ``strength`` (0–1) is the share of images augmented at all; the
 curriculum ramps it from 0 to the recipe's value through a value shared with the DataLoader workers.
 Each process (main or worker) draws from its own stream, seeded from the DataLoader's per-worker seed,
@@ -75,7 +76,6 @@ TRANSFORMS: dict[str, Callable[[float], A.BasicTransform]] = {
     "rotate": lambda p: A.Affine(rotate=(-10, 10), fit_output=True, fill=PAPER, p=p),
     "small_rotate": lambda p: A.Affine(rotate=(-3, 3), fit_output=True, fill=PAPER, p=p),
     "shear": lambda p: A.Affine(shear={"x": (-15, 15), "y": (0, 0)}, fit_output=True, fill=PAPER, p=p),
-    "perspective": lambda p: A.Perspective(scale=(0.02, 0.05), fit_output=True, fill=PAPER, p=p),
     "dilate": lambda p: A.Morphological(scale=(2, 3), operation="erosion", p=p),  # dark ink grows
     "erode": lambda p: A.Morphological(scale=(2, 2), operation="dilation", p=p),  # dark ink thins
     "downscale": lambda p: A.Downscale(scale_range=(0.33, 0.5), p=p),
@@ -96,7 +96,6 @@ _SCAN = {
     "underline": 0.15,
     "shear": 0.3,
     "small_rotate": 0.3,
-    "perspective": 0.15,
     "dilate": 0.1,
     "erode": 0.1,
     "contrast": 0.4,
