@@ -18,6 +18,7 @@ Each process (main or worker) draws from its own stream, seeded from the DataLoa
 so runs repeat under a seed and two workers never repeat each other's draws.
 """
 
+import argparse
 import logging
 import multiprocessing
 import random
@@ -27,7 +28,7 @@ import albumentations as A
 import cv2
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 logger = logging.getLogger(__name__)
@@ -204,3 +205,30 @@ class AugmentCurriculum(TrainerCallback):
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs
     ) -> None:
         self._update(state)
+
+
+def write_sheet(image_path: str, out_path: str, seed: int = 0) -> None:
+    """One line under each named transform and preset, captioned: what the README's picture shows."""
+    image = Image.open(image_path).convert("RGB")
+    names = [*TRANSFORMS, "da2", "scan"]
+    tiles = []
+    for name in names:
+        augmenter = Augmenter(name if name in PRESETS else f"{name}:1", 1.0, seed=seed)
+        tiles.append((name, augmenter(image)))
+    width = max(tile.width for _, tile in tiles) + 16
+    height = sum(tile.height + 22 for _, tile in tiles) + 8
+    sheet = Image.new("RGB", (width, height), (200, 200, 200))
+    draw, y = ImageDraw.Draw(sheet), 4
+    for name, tile in tiles:
+        draw.text((8, y), name, fill="black")
+        sheet.paste(tile, (8, y + 14))
+        y += tile.height + 22
+    sheet.save(out_path)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Write a picture of one line under each augmentation.")
+    parser.add_argument("image", help="a line image, e.g. one of data/heldout/images")
+    parser.add_argument("out", help="where to write the picture (PNG)")
+    arguments = parser.parse_args()
+    write_sheet(arguments.image, arguments.out)
