@@ -54,7 +54,13 @@ GLYPHS = {
 }
 
 # test set (a): the reserved hands, other texts and scan variation, by data_prep/scan_test.py's own renderer
-SCAN_TEST = {"out_dir": DATA / "scan_test", "num_samples": 300, "seed": 13, "render": "scan_test"}
+SCAN_TEST = {
+    "out_dir": DATA / "scan_test",
+    "num_samples": 300,
+    "fonts": "eval",
+    "seed": 13,
+    "render": "scan_test",
+}
 
 PRESETS: dict[str, list[dict[str, Any]]] = {
     "scan_test": [SCAN_TEST],
@@ -171,11 +177,13 @@ def build(name: str, workers: int = 2) -> list[Path]:
         ):
             print(f"{csv_path}: already there ({spec['num_samples']} rows)")
         else:
-            fonts = spec.get("fonts", "eval")
+            fonts = spec["fonts"]
             if set(WEB_FONT_GROUPS) & set([fonts] if isinstance(fonts, str) else fonts):
                 fetch_web_fonts()
             if spec.get("render") == "scan_test":
-                csv_path = generate_scan_test(spec["out_dir"], spec["num_samples"], spec["seed"])
+                csv_path = generate_scan_test(
+                    spec["out_dir"], spec["num_samples"], spec["seed"], spec["fonts"]
+                )
             else:
                 csv_path = generate(workers=workers, **spec)
             record.write_text(_recorded(spec))

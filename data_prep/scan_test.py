@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from data_prep.fonts import eval_fonts, font_coverage
+from data_prep.fonts import font_coverage, is_eval_font, resolve_fonts
 
 LICENSES = Path("/usr/share/common-licenses")
 TEXTS = ("GPL-3", "Apache-2.0", "MPL-2.0", "LGPL-3", "Artistic", "GFDL-1.3")
@@ -71,15 +71,16 @@ def render_line(text: str, font_path: Path, rng: np.random.Generator) -> Image.I
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
 
 
-def generate_scan_test(out_dir: str | Path, num_samples: int, seed: int) -> Path:
-    """Write ``num_samples`` lines and their english.csv (split ``test``) to ``out_dir``."""
+def generate_scan_test(out_dir: str | Path, num_samples: int, seed: int, fonts: str = "eval") -> Path:
+    """Write ``num_samples`` lines in ``fonts`` (held-out writers only) and their english.csv to ``out_dir``."""
     out_dir = Path(out_dir)
-    (out_dir / "images").mkdir(parents=True, exist_ok=True)
-    fonts = eval_fonts()
-    if not fonts:
-        raise FileNotFoundError(
-            "no held-out fonts: install fonts-bwht and fonts-breip (data_prep/apt-packages.txt)"
+    fonts = resolve_fonts(fonts)
+    if not fonts or not all(is_eval_font(font) for font in fonts):
+        raise ValueError(
+            "the scan test set is for the held-out writers only: install fonts-bwht and fonts-breip "
+            "(data_prep/apt-packages.txt) and keep fonts='eval'"
         )
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
     phrases, rows = _phrases(), []
     for index in range(num_samples):
         rng = np.random.default_rng([seed, index])
