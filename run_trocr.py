@@ -30,6 +30,7 @@ from transformers import (
 )
 from transformers.training_args import ParallelMode
 
+from htr.augment import AugmentCurriculum, Augmenter, AugmentError
 from htr.card import write_model_card
 from htr.checkpoints import last_complete_checkpoint
 from htr.data import (
@@ -51,7 +52,7 @@ from htr.predictions import write_predictions
 from htr.publish import PublishError, publish
 from htr.recipe import RecipeError, parse_recipe_and_cli, run_config
 from htr.text import normalize_text
-from htr.trainer import NonFiniteLossError, TrOCRTrainer
+from htr.trainer import LoggedEarlyStopping, NonFiniteLossError, TrOCRTrainer
 from htr.validation import DataValidationError, validate_csv
 
 logger = logging.getLogger("run_trocr")
@@ -150,6 +151,25 @@ class DataTrainingArguments:
             "first, in that order every epoch, instead of shuffling."
         },
     )
+    augment: str = field(
+        default="none",
+        metadata={
+            "help": "Training-image augmentation, on the fly, training split only: `none`, `da2` (TrOCR's "
+            "IAM set: one of rotate, blur, dilate, erode, downscale, underline, or none), `scan` (margins, "
+            "ruled lines, slant, rotation, stroke width, contrast, tint, light, blur, JPEG, "
+            "noise), or 'name:probability,...' from htr/augment.py's TRANSFORMS, e.g. 'rotate:0.5,blur:0.3'."
+        },
+    )
+    augment_strength: float = field(
+        default=1.0, metadata={"help": "Share of training images augmented (0-1)."}
+    )
+    augment_warmup_steps: int = field(
+        default=0,
+        metadata={
+            "help": "Curriculum: ramp augment_strength linearly from 0 (clean images) to its value over "
+            "this many steps (0: full strength from the start)."
+        },
+    )
 
 
 @dataclass
@@ -160,6 +180,19 @@ class TrOCRTrainingArguments(Seq2SeqTrainingArguments):
         default=False,
         metadata={
             "help": "Start training from scratch even if output_dir holds checkpoints (default: resume)."
+        },
+    )
+    early_stopping_patience: int | None = field(
+        default=None,
+        metadata={
+            "help": "Stop when metric_for_best_model (default cer) has not improved for this many "
+            "evaluations; turns on load_best_model_at_end, so the best checkpoint is what is saved."
+        },
+    )
+    early_stopping_threshold: float = field(
+        default=0.0,
+        metadata={
+            "help": "Least improvement of the metric (CER points for cer) that counts for early stopping."
         },
     )
 
@@ -174,6 +207,7 @@ def adapt_training_args(
     * The transform turns image/label columns into pixel_values/labels: the Trainer must keep them.
     * The Trainer's push would upload the whole output dir; we publish an allowlist at the end instead.
     * A curriculum is an order, so the sampler must not shuffle it.
+    * Early stopping needs the best model tracked: by CER (lower is better) unless the recipe says otherwise.
     """
     overrides: dict = {"remove_unused_columns": False, "push_to_hub": False}
     precision = "bf16 mixed precision" if training_args.bf16 else "fp32"
@@ -192,6 +226,10 @@ def adapt_training_args(
         overrides["predict_with_generate"] = True
     if data_args.curriculum_column:
         overrides["train_sampling_strategy"] = "sequential"
+    if training_args.early_stopping_patience and not training_args.metric_for_best_model:
+        overrides.update(metric_for_best_model="cer", greater_is_better=False)
+    if training_args.early_stopping_patience:
+        overrides["load_best_model_at_end"] = True
     overrides["generation_max_length"] = training_args.generation_max_length or data_args.max_target_length
     overrides["generation_num_beams"] = training_args.generation_num_beams or 1
     return replace(training_args, **overrides), precision, training_args.push_to_hub
@@ -355,6 +393,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, (wanted, flag, source) in needed.items():
         if wanted and name not in splits:
             raise RecipeError(f"{flag} needs a {name} split: give {source}.")
+    augmenter = Augmenter(data_args.augment, data_args.augment_strength, seed=training_args.seed)
     model_inputs = {
         name: dataset.with_transform(
             ImageTextTransform(
@@ -365,13 +404,25 @@ def main(argv: list[str] | None = None) -> None:
                 label_column=data_args.label_column_name,
                 max_target_length=data_args.max_target_length,
                 normalize=data_args.text_normalization,
+                augment=augmenter if name == "train" else None,
             ),
             columns=[data_args.image_column_name, data_args.label_column_name],
         )
         for name, dataset in splits.items()
     }
 
-    # 7. Build the trainer.
+    # 7. Build the trainer, with early stopping and the augmentation curriculum when asked.
+    callbacks = []
+    if training_args.early_stopping_patience:
+        callbacks.append(
+            LoggedEarlyStopping(training_args.early_stopping_patience, training_args.early_stopping_threshold)
+        )
+    if augmenter.pipeline is not None:
+        logger.info("Augmentation '%s' on the training split only", data_args.augment)
+        if data_args.augment_warmup_steps:
+            callbacks.append(
+                AugmentCurriculum(augmenter, data_args.augment_strength, data_args.augment_warmup_steps)
+            )
     group_by_length = training_args.do_train and training_args.train_sampling_strategy == "group_by_length"
     trainer = TrOCRTrainer(
         model=model,
@@ -381,6 +432,7 @@ def main(argv: list[str] | None = None) -> None:
         processing_class=processor,
         data_collator=TrOCRCollator(),
         compute_metrics=build_compute_metrics(processor.tokenizer),
+        callbacks=callbacks,
         train_label_lengths=label_lengths(
             splits["train"], processor, data_args.label_column_name, data_args.text_normalization
         )
@@ -479,6 +531,7 @@ if __name__ == "__main__":
         main()
     except (
         RecipeError,
+        AugmentError,
         DataError,
         DataValidationError,
         DataPipelineError,

@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python benchmarks/<name>.py` from any folder finds the project
 
 from data_prep.synthetic import generate  # noqa: E402
+from htr.augment import Augmenter  # noqa: E402
 from htr.data import ImageTextTransform, TrOCRCollator, label_lengths, read_csv  # noqa: E402
 from htr.modeling import build_tiny_model, build_tiny_tokenizer  # noqa: E402
 from htr.trainer import TrOCRTrainer  # noqa: E402
@@ -111,8 +112,11 @@ def synthetic_csv(
     return csv_path
 
 
-def model_inputs(csv_path: Path, processor: TrOCRProcessor) -> tuple[Dataset, list[int]]:
-    """The recipe's training inputs for a CSV (read_csv + ImageTextTransform) and its label lengths."""
+def model_inputs(
+    csv_path: Path, processor: TrOCRProcessor, augment: str = "none"
+) -> tuple[Dataset, list[int]]:
+    """The recipe's training inputs for a CSV (read_csv + ImageTextTransform, with ``augment``) and its label
+    lengths."""
     rows = read_csv(csv_path)
     transform = ImageTextTransform(
         processor=processor,
@@ -122,6 +126,7 @@ def model_inputs(csv_path: Path, processor: TrOCRProcessor) -> tuple[Dataset, li
         label_column="label",
         max_target_length=MAX_TARGET_LENGTH,
         normalize=True,
+        augment=Augmenter(augment),
     )
     lengths = label_lengths(rows, processor, "label", normalize=True)
     return rows.with_transform(transform, columns=["image", "label"]), lengths

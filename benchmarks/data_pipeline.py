@@ -1,10 +1,10 @@
 """Is the data pipeline ever the bottleneck? Images/s it delivers vs samples/s the model trains on.
 
     python benchmarks/data_pipeline.py            # tiny model, then trocr-base (a few minutes)
-    python benchmarks/data_pipeline.py --models tiny
+    python benchmarks/data_pipeline.py --models tiny --augment none da2 scan
 
-* pipeline: a DataLoader over ``read_csv`` + ``ImageTextTransform`` (open the image, the model's
-  image processor, tokenize) + ``TrOCRCollator``, with the recipe's batch size and
+* pipeline: a DataLoader over ``read_csv`` + ``ImageTextTransform`` (open the image, the training
+  augmentation of ``--augment``, the model's image processor, tokenize) + ``TrOCRCollator``, with the recipe's batch size and
   ``dataloader_num_workers``, timed over a whole epoch from worker start-up (so slightly
   pessimistic);
 * model: forward + backward + AdamW step on one such batch, already in memory.
@@ -69,6 +69,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", choices=list(SETUPS), default=list(SETUPS))
     parser.add_argument("--num_samples", type=int, default=192, help="images per pipeline epoch")
+    parser.add_argument(
+        "--augment", nargs="+", default=["none", "da2", "scan"], help="training augmentations to time"
+    )
     args = start(parser)
     csv_path = synthetic_csv(args.num_samples, height=128, augment="none")
 
@@ -84,38 +87,46 @@ def main() -> None:
             model, processor = trocr_architecture("base"), trocr_processor()
             description = "trocr-base architecture, 384x384, random weights"
         print(f"{name}: {description} ({parameters(model)}); batch {batch_size}, {workers} workers.")
-        dataset, _ = model_inputs(csv_path, processor)
-        loader = DataLoader(
-            dataset, batch_size=batch_size, shuffle=True, num_workers=workers, collate_fn=TrOCRCollator()
-        )
-        batch = next(iter(loader))
+        loaders = {
+            augment: DataLoader(
+                model_inputs(csv_path, processor, augment)[0],
+                batch_size=batch_size,
+                shuffle=True,
+                num_workers=workers,
+                collate_fn=TrOCRCollator(),
+            )
+            for augment in args.augment
+        }
+        batch = next(iter(loaders[args.augment[0]]))
         model.train()
         model_samples_per_second(model, batch, steps=1)  # warm-up: first-step allocations
-        runs = interleaved(
-            {
-                "pipeline": lambda loader=loader: pipeline_images_per_second(loader),
-                "model": lambda model=model, batch=batch, steps=steps: model_samples_per_second(
-                    model, batch, steps
-                ),
-            },
-            repeats,
+        timers = {
+            augment: lambda loader=loader: pipeline_images_per_second(loader)
+            for augment, loader in loaders.items()
+        }
+        timers["model"] = lambda model=model, batch=batch, steps=steps: model_samples_per_second(
+            model, batch, steps
         )
-        ratio = median(runs["pipeline"]) / median(runs["model"])
-        rows.append(
-            [
-                name,
-                f"{batch_size} / {workers}",
-                spread(runs["pipeline"]),
-                spread(runs["model"], digits=2),
-                f"{ratio:.1f}x",
-                "model" if ratio > 1 else "DATA PIPELINE",
-            ]
-        )
+        runs = interleaved(timers, repeats)
+        for augment in args.augment:
+            ratio = median(runs[augment]) / median(runs["model"])
+            rows.append(
+                [
+                    name,
+                    augment,
+                    f"{batch_size} / {workers}",
+                    spread(runs[augment]),
+                    spread(runs["model"], digits=2),
+                    f"{ratio:.1f}x",
+                    "model" if ratio > 1 else "DATA PIPELINE",
+                ]
+            )
         del model
     print_table(
         "Data pipeline vs training step (2 shared CPU cores), median (range)",
         [
             "model",
+            "augment",
             "batch / workers",
             "pipeline images/s",
             "model samples/s",

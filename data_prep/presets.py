@@ -3,6 +3,7 @@
     python -m data_prep.presets quickstart     # before recipes/quickstart.json
     python -m data_prep.presets pretrain       # before recipes/pretrain_*.json (stages 1-13)
     python -m data_prep.presets smoke          # before recipes/smoke.json
+    python -m data_prep.presets scan_test      # test set (a): the held-out hands rendered as scans vary
 
 Every set is deterministic (fixed seeds), so every run is tested on byte-identical held-out images and
 their CERs compare directly. The held-out set is written only in the reserved fonts (fonts-bwht,
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from data_prep.fonts import WEB_FONT_GROUPS, fetch_web_fonts
+from data_prep.scan_test import generate_scan_test
 from data_prep.synthetic import generate
 
 DATA = Path("data")
@@ -51,7 +53,17 @@ GLYPHS = {
     "augment": "hands",
 }
 
+# test set (a): the reserved hands, other texts and scan variation, by data_prep/scan_test.py's own renderer
+SCAN_TEST = {
+    "out_dir": DATA / "scan_test",
+    "num_samples": 300,
+    "fonts": "eval",
+    "seed": 13,
+    "render": "scan_test",
+}
+
 PRESETS: dict[str, list[dict[str, Any]]] = {
+    "scan_test": [SCAN_TEST],
     "quickstart": [
         {  # fresh samples (another seed) in the 110 handwriting fonts and the augmentation of pretraining
             # stage 8; in the 26 Debian hands alone the stage-7 fine-tune drifted towards them (held-out CER
@@ -168,7 +180,12 @@ def build(name: str, workers: int = 2) -> list[Path]:
             fonts = spec["fonts"]
             if set(WEB_FONT_GROUPS) & set([fonts] if isinstance(fonts, str) else fonts):
                 fetch_web_fonts()
-            csv_path = generate(workers=workers, **spec)
+            if spec.get("render") == "scan_test":
+                csv_path = generate_scan_test(
+                    spec["out_dir"], spec["num_samples"], spec["seed"], spec["fonts"]
+                )
+            else:
+                csv_path = generate(workers=workers, **spec)
             record.write_text(_recorded(spec))
         paths.append(csv_path)
     return paths

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 from datasets import Dataset, DatasetDict, load_dataset
+from PIL import Image
 from transformers import ProcessorMixin
 
 from htr.images import BadImageError, open_image, resolve_image_path
@@ -99,7 +100,10 @@ def split_by_column(dataset: Dataset, split_column: str, path: str | Path) -> Da
 
 @dataclass
 class ImageTextTransform:
-    """Turn a batch of CSV rows into model inputs: RGB pixel values and label token ids (unpadded)."""
+    """Turn a batch of CSV rows into model inputs: RGB pixel values and label token ids (unpadded).
+
+    ``augment`` (training split only) changes each opened image before the processor resizes it.
+    """
 
     processor: ProcessorMixin
     csv_dir: Path
@@ -108,18 +112,20 @@ class ImageTextTransform:
     label_column: str
     max_target_length: int
     normalize: bool
+    augment: Callable[[Image.Image], Image.Image] | None = None
 
     def __call__(self, batch: dict[str, list[Any]]) -> dict[str, Any]:
         images = []
         for value in batch[self.image_column]:
             path = resolve_image_path(value, self.csv_dir, self.image_root)
             try:
-                images.append(open_image(path))
+                image = open_image(path)
             except BadImageError as error:
                 raise DataPipelineError(
                     f"Image '{value}' (resolved to {path}) became unusable during the run: {error.reason}. "
                     f"Fix: {error.fix}, then rerun: training resumes from the last checkpoint."
                 ) from None
+            images.append(self.augment(image) if self.augment else image)
         texts = [normalize_text(text) if self.normalize else text for text in batch[self.label_column]]
         pixel_values = self.processor.image_processor(images, return_tensors="pt").pixel_values
         labels = self.processor.tokenizer(texts, truncation=True, max_length=self.max_target_length).input_ids

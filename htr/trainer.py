@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 from torch.utils.data import Dataset, Sampler, SequentialSampler
-from transformers import Seq2SeqTrainer
+from transformers import EarlyStoppingCallback, Seq2SeqTrainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import EvalLoopOutput
 from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME
@@ -110,3 +110,19 @@ class TrOCRTrainer(Seq2SeqTrainer):
                 + "and check the last batch's labels. Rerun resumes from the last checkpoint."
             )
         return loss
+
+
+class LoggedEarlyStopping(EarlyStoppingCallback):
+    """transformers' EarlyStoppingCallback, plus the log line that says when and why training stopped."""
+
+    def on_evaluate(self, args, state, control, metrics, **kwargs) -> None:
+        super().on_evaluate(args, state, control, metrics, **kwargs)
+        if control.should_training_stop:
+            logger.info(
+                "Early stopping at step %d: %s did not improve by more than %g for %d evaluations (best %s)",
+                state.global_step,
+                args.metric_for_best_model,
+                self.early_stopping_threshold,
+                self.early_stopping_patience,
+                state.best_metric,
+            )
