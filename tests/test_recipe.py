@@ -77,10 +77,22 @@ def test_iam_imgur_recipe_is_the_seed_configuration():
     assert recipe["predict_with_generate"] is True
     assert recipe["eval_strategy"] == recipe["save_strategy"] == "epoch"
     assert recipe["metric_for_best_model"] == "cer" and recipe["greater_is_better"] is False
-    shipped = sorted((ROOT / "recipes").glob("*.json"))
-    assert len(shipped) >= 6
+    shipped = sorted(path for path in (ROOT / "recipes").rglob("*.json") if path.name != "base.json")
+    assert len(shipped) >= 16
     for path in shipped:
-        parse([str(path)])  # every shipped recipe parses
+        parse([str(path)])  # every shipped recipe parses, bases resolved
+
+
+def test_pretraining_stages_are_numbered_and_each_continues_the_one_before():
+    stages = sorted((ROOT / "recipes/pretrain").glob("[0-9][0-9]_*.json"))
+    assert [int(path.name[:2]) for path in stages] == list(range(1, 14))
+    resolved = [load_recipe(path) for path in stages]
+    outputs = [recipe["output_dir"] for recipe in resolved]
+    assert len(set(outputs)) == len(outputs)  # no stage overwrites another
+    for number, recipe in enumerate(resolved):
+        start = recipe["model_name_or_path"]  # a model built by htr.modeling, or an earlier stage's output
+        earlier = [out for out in outputs[:number] if start == out or start.startswith(f"{out}/checkpoint-")]
+        assert start.startswith("build/") or earlier, f"stage {number + 1} starts from {start}"
 
 
 def test_help_documents_every_field():
