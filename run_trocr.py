@@ -50,7 +50,7 @@ from htr.output_dir import OutputDirError, explain_write_error, lock_output_dir,
 from htr.pipeline import attach_pipeline
 from htr.predictions import write_predictions
 from htr.publish import PublishError, publish
-from htr.recipe import RecipeError, parse_recipe_and_cli, run_config
+from htr.recipe import RecipeError, load_recipe, parse_recipe_and_cli, run_config
 from htr.text import normalize_text
 from htr.trainer import LoggedEarlyStopping, NonFiniteLossError, TrOCRTrainer
 from htr.validation import DataValidationError, validate_csv
@@ -446,6 +446,7 @@ def main(argv: list[str] | None = None) -> None:
             data_args,
             training_args,
             recipe=recipe,
+            resolved_recipe=load_recipe(recipe) if recipe else {},
             precision=precision,
             world_size=training_args.world_size,
         )

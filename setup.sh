@@ -20,7 +20,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "  sudo apt-get install ${missing[*]}" >&2
   fi
 fi
-python3 -m pip install -q --root-user-action=ignore -r requirements.txt
+python3 -m pip install -q --root-user-action=ignore -r requirements.txt -e .
 python3 -m data_prep.fonts fetch
 
 # --- Page path (issue #24): only with `bash setup.sh --pages`. kraken + PyPI's torch build in .venv-pages,

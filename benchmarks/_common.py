@@ -9,7 +9,6 @@ median of each and their ratio.
 import argparse
 import copy
 import logging
-import sys
 import tempfile
 import time
 import warnings
@@ -35,14 +34,14 @@ from transformers import (
     ViTImageProcessorPil,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # `python benchmarks/<name>.py` from any folder finds the project
+from data_prep.synthetic import generate
+from htr.augment import Augmenter
+from htr.data import ImageTextTransform, TrOCRCollator, label_lengths, read_csv
+from htr.modeling import build_tiny_model, build_tiny_tokenizer
+from htr.trainer import TrOCRTrainer
 
-from data_prep.synthetic import generate  # noqa: E402
-from htr.augment import Augmenter  # noqa: E402
-from htr.data import ImageTextTransform, TrOCRCollator, label_lengths, read_csv  # noqa: E402
-from htr.modeling import build_tiny_model, build_tiny_tokenizer  # noqa: E402
-from htr.trainer import TrOCRTrainer  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+
 
 CACHE = Path(tempfile.gettempdir()) / "htr-bench"
 MAX_TARGET_LENGTH = 128  # the recipes' max_target_length: what a naive pipeline pads every label to

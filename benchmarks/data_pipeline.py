@@ -9,7 +9,7 @@
   pessimistic);
 * model: forward + backward + AdamW step on one such batch, already in memory.
 
-``tiny`` is the benchmark TrOCR at 32x128 with recipes/pretrain_synthetic.json's batch and workers;
+``tiny`` is the benchmark TrOCR at 32x128 with recipes/pretrain/02_synthetic.json's batch and workers;
 ``base`` is trocr-base's architecture (ViT-B/16 at 384x384 + 12-layer 1024-wide decoder, random
 weights, built offline) with recipes/iam_imgur.json's. Images are rendered words and lines
 128 px high saved as PNG, like IAM's line images. A ratio above 1 means the model, not the data,
@@ -17,7 +17,6 @@ sets the pace.
 """
 
 import argparse
-import json
 import time
 
 import torch
@@ -39,8 +38,10 @@ from _common import (
 )
 from torch.utils.data import DataLoader
 
+from htr.recipe import load_recipe
+
 SETUPS = {
-    "tiny": ("recipes/pretrain_synthetic.json", 3, 5),  # recipe, repeats, timed steps per repeat
+    "tiny": ("recipes/pretrain/02_synthetic.json", 3, 5),  # recipe, repeats, timed steps per repeat
     "base": ("recipes/iam_imgur.json", 2, 1),  # a trocr-base step takes about a minute on 2 CPU cores
 }
 
@@ -78,7 +79,7 @@ def main() -> None:
     rows = []
     for name in args.models:
         recipe_path, repeats, steps = SETUPS[name]
-        recipe = json.loads((ROOT / recipe_path).read_text())
+        recipe = load_recipe(ROOT / recipe_path)
         batch_size, workers = recipe["per_device_train_batch_size"], recipe["dataloader_num_workers"]
         if name == "tiny":
             model, processor = bench_model()

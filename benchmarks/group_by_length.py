@@ -44,8 +44,8 @@ def padding_per_batch(order: list[int], lengths: list[int], batch_size: int) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--num_samples", type=int, default=640, help="rows per epoch (mixed words/lines)")
-    parser.add_argument("--batch_size", type=int, default=32, help="as recipes/pretrain_synthetic.json")
-    parser.add_argument("--num_workers", type=int, default=1, help="as recipes/pretrain_synthetic.json")
+    parser.add_argument("--batch_size", type=int, default=32, help="as recipes/pretrain/02_synthetic.json")
+    parser.add_argument("--num_workers", type=int, default=1, help="as recipes/pretrain/02_synthetic.json")
     parser.add_argument("--repeats", type=int, default=3, help="timed epochs per order, alternated")
     parser.add_argument("--epochs", type=int, default=20, help="sampler epochs to count padding over")
     args = start(parser)

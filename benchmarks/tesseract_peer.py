@@ -16,13 +16,10 @@ import logging
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python benchmarks/...` from anywhere
 
 from htr.metrics import error_rates
 from htr.predict import collect, load, predict

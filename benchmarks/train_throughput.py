@@ -35,8 +35,8 @@ from _common import (
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--num_samples", type=int, default=640, help="rows per epoch (mixed words/lines)")
-    parser.add_argument("--batch_size", type=int, default=32, help="as recipes/pretrain_synthetic.json")
-    parser.add_argument("--num_workers", type=int, default=1, help="as recipes/pretrain_synthetic.json")
+    parser.add_argument("--batch_size", type=int, default=32, help="as recipes/pretrain/02_synthetic.json")
+    parser.add_argument("--num_workers", type=int, default=1, help="as recipes/pretrain/02_synthetic.json")
     parser.add_argument("--repeats", type=int, default=3, help="epochs per pipeline, alternated")
     args = start(parser)
 

@@ -1,7 +1,7 @@
 """The exact synthetic data each shipped recipe trains and tests on, one command per recipe.
 
     python -m data_prep.presets quickstart     # before recipes/quickstart.json
-    python -m data_prep.presets pretrain       # before recipes/pretrain_*.json (stages 1-13)
+    python -m data_prep.presets pretrain       # before recipes/pretrain/*.json (stages 1-13)
     python -m data_prep.presets smoke          # before recipes/smoke.json
     python -m data_prep.presets scan_test      # test set (a): the held-out hands rendered as scans vary
 
@@ -32,7 +32,7 @@ HELDOUT = {
     "augment": "light",
     "grid": True,
 }
-# stages 4-5 (recipes/pretrain_fonts.json, pretrain_fonts_restart.json): 82 fonts, a quarter in block capitals,
+# stages 4-5 (recipes/pretrain/04_fonts.json, 05_fonts_restart.json): 82 fonts, a quarter in block capitals,
 # uneven letters; stage 6 is the same spec with another seed
 FONTS = {
     "out_dir": DATA / "pretrain_fonts",
@@ -42,7 +42,7 @@ FONTS = {
     "kind": "mixed",
     "augment": "strong",
 }
-# stage 8 (recipes/pretrain_glyphs.json): stage 7's fonts, letters crowded or spaced and turned; stages 9-11 are
+# stage 8 (recipes/pretrain/08_glyphs.json): stage 7's fonts, letters crowded or spaced and turned; stages 9-11 are
 # the same spec with other seeds
 GLYPHS = {
     "out_dir": DATA / "pretrain_glyphs",
@@ -88,7 +88,7 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
         },
     ],
     "pretrain": [
-        {  # stage 1 (recipes/pretrain_words.json): single words, where attention learns to align fast
+        {  # stage 1 (recipes/pretrain/01_words.json): single words, where attention learns to align fast
             "out_dir": DATA / "pretrain_words",
             "num_samples": 20_000,
             "fonts": "train",
@@ -96,7 +96,7 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
             "kind": "words",
             "augment": "light",
         },
-        {  # stage 2 (recipes/pretrain_synthetic.json): half words, half lines of 3-6 words
+        {  # stage 2 (recipes/pretrain/02_synthetic.json): half words, half lines of 3-6 words
             "out_dir": DATA / "pretrain",
             "num_samples": 100_000,
             "fonts": "train",
@@ -104,7 +104,7 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
             "kind": "mixed",
             "augment": "strong",
         },
-        {  # stage 3 (recipes/pretrain_mix.json): the same mix, with printed fonts for variety of letterforms
+        {  # stage 3 (recipes/pretrain/03_mix.json): the same mix, with printed fonts for variety of letterforms
             "out_dir": DATA / "pretrain_mix",
             "num_samples": 40_000,
             "fonts": ["train", "print"],
@@ -113,9 +113,9 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
             "augment": "strong",
         },
         FONTS,
-        # stage 6 (recipes/pretrain_fonts_fresh.json): the same recipe, fresh images (another seed)
+        # stage 6 (recipes/pretrain/06_fonts_fresh.json): the same recipe, fresh images (another seed)
         {**FONTS, "out_dir": DATA / "pretrain_fonts_fresh", "seed": 41},
-        {  # stage 7 (recipes/pretrain_hands.json): 84 more hands, Google Fonts' handwriting (fonts "web")
+        {  # stage 7 (recipes/pretrain/07_hands.json): 84 more hands, Google Fonts' handwriting (fonts "web")
             "out_dir": DATA / "pretrain_hands",
             "num_samples": 100_000,
             "fonts": ["train", "web", "print"],
@@ -124,13 +124,13 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
             "augment": "strong",
         },
         GLYPHS,
-        # stages 9-12 (recipes/pretrain_glyphs_fresh.json, pretrain_glyphs_fresh2.json, pretrain_glyphs_fresh3.json,
-        # pretrain_glyphs_fresh4.json): the same recipe, fresh images (other seeds)
+        # stages 9-12 (recipes/pretrain/09_glyphs_fresh.json, 10_glyphs_fresh2.json, 11_glyphs_fresh3.json,
+        # 12_glyphs_fresh4.json): the same recipe, fresh images (other seeds)
         {**GLYPHS, "out_dir": DATA / "pretrain_glyphs_fresh", "seed": 71},
         {**GLYPHS, "out_dir": DATA / "pretrain_glyphs_fresh2", "seed": 81},
         {**GLYPHS, "out_dir": DATA / "pretrain_glyphs_fresh3", "seed": 91},
         {**GLYPHS, "out_dir": DATA / "pretrain_glyphs_fresh4", "seed": 101},
-        {  # stage 13 (recipes/pretrain_hands_more.json): stage 8's recipe with 59 more hands (fonts "web_more")
+        {  # stage 13 (recipes/pretrain/13_hands_more.json): stage 8's recipe with 59 more hands (fonts "web_more")
             "out_dir": DATA / "pretrain_hands_more",
             "num_samples": 100_000,
             "fonts": ["train", "web", "print", "web_more"],

@@ -3,6 +3,10 @@
 The stock ``HfArgumentParser`` reads either a JSON file or the command line. Recipes are only useful
 if both work together (``run_trocr.py recipes/iam_imgur.json --num_train_epochs 1``), so the JSON
 values become the parser's defaults and the command line is parsed on top of them.
+
+A recipe may name a ``"base"`` recipe and hold only what differs from it (the pretraining stages in
+``recipes/pretrain/`` do); ``load_recipe`` resolves the chain, so the parsed arguments, and with them
+``run_config.json``, are the complete, resolved recipe.
 """
 
 import difflib
@@ -74,22 +78,51 @@ def _check_kind(recipe_path: Path, key: str, value: Any, action: Any) -> None:
         raise RecipeError(f"Recipe {recipe_path}: field '{key}' {problem}; give {expected}{default}")
 
 
+def load_recipe(path: Path | str) -> dict[str, Any]:
+    """Read a recipe and the chain of ``base`` recipes it overrides, the nearest value winning.
+
+    ``"base": "base.json"`` is read relative to the recipe's own folder, so a stage holds only what
+    differs from its base; the returned dict has no ``base`` key and is what the run records.
+    """
+    chain: list[Path] = []
+    path = Path(path)
+    layers: list[dict[str, Any]] = []
+    while True:
+        if path.resolve() in chain:
+            cycle = " -> ".join(str(p) for p in [*chain, path.resolve()])
+            raise RecipeError(f"Recipe {path}: 'base' recipes form a cycle ({cycle}); remove one 'base'")
+        chain.append(path.resolve())
+        if not path.is_file():
+            named_by = f" (the base of {chain[-2]})" if len(chain) > 1 else ""
+            raise RecipeError(f"Recipe {path}{named_by} does not exist. Recipes live in recipes/*.json")
+        try:
+            layer = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise RecipeError(f"Recipe {path} is not valid JSON: {error}") from None
+        if not isinstance(layer, dict):
+            raise RecipeError(
+                f"Recipe {path} holds a JSON {type(layer).__name__}; a recipe is one JSON object "
+                '({"field": value, ...})'
+            )
+        base = layer.pop("base", None)
+        layers.append(layer)
+        if base is None:
+            break
+        if not isinstance(base, str):
+            raise RecipeError(f"Recipe {path}: 'base' must be a path to another recipe, got {base!r}")
+        path = path.parent / base
+    recipe: dict[str, Any] = {}
+    for layer in reversed(layers):
+        recipe.update(layer)
+    return recipe
+
+
 def parse_recipe_and_cli(parser: HfArgumentParser, argv: list[str]) -> tuple[Any, ...]:
     """Parse ``[recipe.json] [--field value ...]``: the recipe sets defaults, the command line wins."""
     recipe: dict[str, Any] = {}
     if argv and argv[0].endswith(".json"):
         recipe_path = Path(argv[0])
-        if not recipe_path.is_file():
-            raise RecipeError(f"Recipe {recipe_path} does not exist. Recipes live in recipes/*.json")
-        try:
-            recipe = json.loads(recipe_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise RecipeError(f"Recipe {recipe_path} is not valid JSON: {error}") from None
-        if not isinstance(recipe, dict):
-            raise RecipeError(
-                f"Recipe {recipe_path} holds a JSON {type(recipe).__name__}; a recipe is one JSON object "
-                '({"field": value, ...})'
-            )
+        recipe = load_recipe(recipe_path)
         argv = argv[1:]
         known = {action.dest: action for action in parser._actions}
         for key, value in recipe.items():

@@ -4,16 +4,12 @@ Both are built offline in seconds and loaded through the same `from_pretrained(p
 paths as the real model and data.
 """
 
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from data_prep.synthetic import generate  # noqa: E402
-from htr.modeling import build_tiny_model  # noqa: E402
+from data_prep.synthetic import generate
+from htr.modeling import build_tiny_model
 
 
 @pytest.fixture(scope="session")

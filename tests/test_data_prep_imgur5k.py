@@ -2,8 +2,6 @@
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -132,11 +130,3 @@ def test_combined_file_is_used_without_split_files(tmp_path: Path) -> None:
         rows = list(reader)
     assert [row["label"] for row in rows] == ["word"]
     assert "split" not in (reader.fieldnames or [])
-
-
-def test_cli_help() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "data_prep.imgur5k", "--help"], capture_output=True, text=True, check=True
-    )
-    for option in ("--imgur5k_dir", "--out_dir", "--images_dir", "--workers"):
-        assert option in result.stdout

@@ -2,8 +2,6 @@
 
 import csv
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -184,20 +182,6 @@ def test_verification_in_a_process_pool_matches_inline(tmp_path: Path) -> None:
     pooled = parallel_map(inspect_image, paths, workers=2)
     assert pooled == [inspect_image(path) for path in paths]
     assert pooled[7][0] == "" and pooled[7][1] and all(digest for digest, _ in pooled[:7])
-
-
-def test_cli_help() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "data_prep.merge", "--help"], capture_output=True, text=True, check=True
-    )
-    for option in (
-        "--max_target_length",
-        "--tokenizer",
-        "--fix_writer_leaks",
-        "--default_split",
-        "--workers",
-    ):
-        assert option in result.stdout
 
 
 def test_images_outside_the_merged_csv_folder_get_absolute_paths(inputs: list[Path], tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from transformers import HfArgumentParser
 
-from htr.recipe import RecipeError, parse_recipe_and_cli
+from htr.recipe import RecipeError, load_recipe, parse_recipe_and_cli
 from run_trocr import DataTrainingArguments, ModelArguments, TrOCRTrainingArguments
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +24,30 @@ def test_command_line_overrides_the_recipe():
     assert training.num_train_epochs == 1 and data.max_train_samples == 64
     assert training.learning_rate == 5e-5  # untouched recipe value
     assert model.model_name_or_path == "microsoft/trocr-base-handwritten"
+
+
+def test_a_recipe_overrides_its_base_chain_relative_to_its_own_folder(tmp_path):
+    (tmp_path / "stages").mkdir()
+    (tmp_path / "root.json").write_text(json.dumps({"output_dir": "root", "learning_rate": 1e-3, "seed": 1}))
+    (tmp_path / "stages/base.json").write_text(json.dumps({"base": "../root.json", "learning_rate": 5e-4}))
+    stage = tmp_path / "stages/01.json"
+    stage.write_text(json.dumps({"base": "base.json", "output_dir": "stage1"}))
+    assert load_recipe(stage) == {"output_dir": "stage1", "learning_rate": 5e-4, "seed": 1}
+    *_, training = parse([str(stage), "--seed", "7"])
+    assert (training.output_dir, training.learning_rate, training.seed) == ("stage1", 5e-4, 7)
+
+
+def test_a_cycle_of_bases_is_refused(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps({"base": "b.json", "output_dir": "a"}))
+    (tmp_path / "b.json").write_text(json.dumps({"base": "a.json"}))
+    with pytest.raises(RecipeError, match="cycle"):
+        load_recipe(tmp_path / "a.json")
+
+
+def test_a_missing_base_names_the_recipe_that_asks_for_it(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps({"base": "gone.json"}))
+    with pytest.raises(RecipeError, match=r"gone\.json \(the base of .*a\.json\) does not exist"):
+        load_recipe(tmp_path / "a.json")
 
 
 def test_unknown_recipe_field_suggests_the_closest(tmp_path):
@@ -53,10 +77,22 @@ def test_iam_imgur_recipe_is_the_seed_configuration():
     assert recipe["predict_with_generate"] is True
     assert recipe["eval_strategy"] == recipe["save_strategy"] == "epoch"
     assert recipe["metric_for_best_model"] == "cer" and recipe["greater_is_better"] is False
-    shipped = sorted((ROOT / "recipes").glob("*.json"))
-    assert len(shipped) >= 6
+    shipped = sorted(path for path in (ROOT / "recipes").rglob("*.json") if path.name != "base.json")
+    assert len(shipped) >= 16
     for path in shipped:
-        parse([str(path)])  # every shipped recipe parses
+        parse([str(path)])  # every shipped recipe parses, bases resolved
+
+
+def test_pretraining_stages_are_numbered_and_each_continues_the_one_before():
+    stages = sorted((ROOT / "recipes/pretrain").glob("[0-9][0-9]_*.json"))
+    assert [int(path.name[:2]) for path in stages] == list(range(1, 14))
+    resolved = [load_recipe(path) for path in stages]
+    outputs = [recipe["output_dir"] for recipe in resolved]
+    assert len(set(outputs)) == len(outputs)  # no stage overwrites another
+    for number, recipe in enumerate(resolved):
+        start = recipe["model_name_or_path"]  # a model built by htr.modeling, or an earlier stage's output
+        earlier = [out for out in outputs[:number] if start == out or start.startswith(f"{out}/checkpoint-")]
+        assert start.startswith("build/") or earlier, f"stage {number + 1} starts from {start}"
 
 
 def test_help_documents_every_field():
