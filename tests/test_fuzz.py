@@ -207,7 +207,7 @@ def check_report(report: ValidationReport, csv_path: Path, case: str) -> None:
     assert report.format(max_per_kind=2) and report.write_csv(csv_path.with_suffix(".skipped.csv")).exists()
     # the rows validated are the rows pandas (and so datasets) will load, value for value
     frame = pd.read_csv(csv_path, keep_default_na=False, dtype=str)
-    header, records = _read_table(csv_path, "image", "label")
+    header, records, _ = _read_table(csv_path, "image", "label")
     assert list(frame.columns) == header == report.columns and len(frame) == report.n_rows, case
     for index, column in enumerate(header):
         ours = [record.fields[index] if index < len(record.fields) else "" for record in records]
