@@ -5,6 +5,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -13,7 +14,7 @@ from htr.images import open_image
 from htr.metrics import error_rates
 from htr.modeling import build_tiny_model
 from htr.pipeline import ImageToTextPipeline, attach_pipeline
-from htr.predict import load, main, transcribe
+from htr.predict import load, main, read_lines, transcribe
 from htr.predictions import read_predictions
 
 
@@ -89,6 +90,7 @@ def test_labelled_csv_scores_the_corpus_like_error_rates_on_the_written_file(
     rows = read_predictions(output)
     assert len(rows) == 48 and list(rows[0])[:4] == ["image", "label", "prediction", "cer"]
     assert {"writer", "split", "source"} <= set(rows[0])
+    assert all(0 < float(row["confidence"]) <= 1 for row in rows)
     expected = error_rates([row["prediction"] for row in rows], [row["label"] for row in rows])
     assert result.metrics == pytest.approx(expected)
     assert f"CER {expected['cer']:.2f} %  WER {expected['wer']:.2f} %" in capsys.readouterr().out
@@ -101,6 +103,27 @@ def test_json_output_is_a_list_of_rows(model_dir, loaded, images, tmp_path):
     expected = transcribe(*loaded, [open_image(path) for path in images[:2]])
     assert [record["prediction"] for record in records] == expected
     assert records[0]["image"] == str(images[0].resolve()) and records[0]["cer"] is None
+    assert all(0 < record["confidence"] <= 1 for record in records)
+
+
+SHIPPED = Path(__file__).resolve().parent.parent / "models" / "trocr-tiny-synthetic"
+
+
+@pytest.mark.parametrize("num_beams", [1, 4])
+def test_confidence_is_lower_for_blank_and_noise_than_for_clean_words(words_csv, num_beams):
+    """The trained shipped model: a random one is equally unsure of everything, so it cannot show this."""
+    model, processor = load(str(SHIPPED), device="cpu")
+    clean = [open_image(path) for path in sorted((words_csv.parent / "images").iterdir())[:8]]
+    size = clean[0].size
+    blank = Image.new("RGB", size, "white")
+    noise = Image.fromarray(np.random.default_rng(0).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+    readings = read_lines(model, processor, [*clean, blank, noise], num_beams=num_beams)
+    assert [reading.text for reading in readings] == transcribe(
+        model, processor, [*clean, blank, noise], num_beams=num_beams
+    )
+    clean_median = float(np.median([reading.confidence for reading in readings[:-2]]))
+    assert all(reading.confidence < clean_median for reading in readings[-2:])
+    assert all(0 < reading.confidence <= 1 for reading in readings)
 
 
 def test_a_missing_input_is_a_usage_error_before_any_model_loads(tmp_path, capsys):
