@@ -21,7 +21,6 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from PIL import Image
@@ -30,6 +29,7 @@ from transformers import AutoProcessor, ProcessorMixin, VisionEncoderDecoderMode
 from htr.data import read_csv
 from htr.images import IMAGE_SUFFIXES, BadImageError, open_image, resolve_image_path
 from htr.metrics import decode, error_rates, row_cer
+from htr.pipeline import line_confidences
 from htr.predictions import write_predictions
 from htr.text import normalize_text
 
@@ -101,22 +101,6 @@ class Reading:
 
     text: str
     confidence: float
-
-
-def line_confidences(model: VisionEncoderDecoderModel, output: Any) -> list[float]:
-    """exp(mean token log-prob) per returned sequence from ``generate(output_scores=True)``'s output."""
-    beam_indices = getattr(output, "beam_indices", None)
-    # Beam search's scores are already log-softmaxed (before length penalty); greedy's are raw logits.
-    log_probs = model.compute_transition_scores(
-        output.sequences, output.scores, beam_indices, normalize_logits=beam_indices is None
-    )
-    tokens = output.sequences[:, -log_probs.shape[1] :]
-    eos = model.generation_config.eos_token_id
-    # Count every token up to and including the first EOS; padding after it is not the model's choice.
-    finished_before = torch.cumsum(tokens == eos, dim=1) - (tokens == eos).long()
-    mask = (finished_before == 0) & torch.isfinite(log_probs)
-    mean = (log_probs * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
-    return torch.exp(mean).tolist()
 
 
 def read_lines(

@@ -137,26 +137,36 @@ def test_transformers_pipeline_reads_an_output_dir_like_transcribe(model_dir, lo
     before transformers 5 would redirect the task to "image-text-to-text" (which cannot run TrOCR)."""
     from transformers import pipeline
 
-    expected = transcribe(*loaded, [open_image(path) for path in images])
+    readings = read_lines(*loaded, [open_image(path) for path in images])
+    expected = [reading.text for reading in readings]
     with pytest.raises(ValueError, match="trust_remote_code=True"):  # even for a local folder
         pipeline("image-to-text", model=str(model_dir))
     reader = pipeline("image-to-text", model=str(model_dir), trust_remote_code=True, device="cpu")
 
     assert type(reader).__name__ == "ImageToTextPipeline" and reader.task == "image-to-text"
     assert "image-text-to-text" not in capfd.readouterr().err  # the redirect's warning was never reached
-    assert reader(str(images[0])) == [{"generated_text": expected[0]}]
-    assert reader(open_image(images[1])) == [{"generated_text": expected[1]}]
+    assert texts(reader(str(images[0]))) == [expected[0]]
+    first = reader(open_image(images[1]))
+    assert texts(first) == [expected[1]]
+    # The same confidence as htr.predict's (one function computes both); batching pads, hence approx.
+    assert first[0]["confidence"] == pytest.approx(readings[1].confidence, abs=1e-4)
     # 6 images in batches of 4: a full and a partial batch, each split back into one result per image.
     batched = reader([str(path) for path in images], batch_size=4)
-    assert batched == [[{"generated_text": text}] for text in expected] and len(set(expected)) > 1
+    assert [texts(result) for result in batched] == [[text] for text in expected] and len(set(expected)) > 1
+    assert [result[0]["confidence"] for result in batched] == pytest.approx(
+        [reading.confidence for reading in readings], abs=1e-4
+    )
     beams = transcribe(*loaded, [open_image(images[0])], num_beams=3, max_length=5)
-    assert reader(str(images[0]), num_beams=3, max_length=5) == [{"generated_text": beams[0]}]
-    assert reader(str(images[0]), generate_kwargs={"num_beams": 3, "max_length": 5}) == [
-        {"generated_text": beams[0]}
-    ]
+    assert texts(reader(str(images[0]), num_beams=3, max_length=5)) == beams
+    assert texts(reader(str(images[0]), generate_kwargs={"num_beams": 3, "max_length": 5})) == beams
     # Where htr is importable, passing the class runs the same code without trust_remote_code.
     direct = pipeline("image-to-text", model=str(model_dir), pipeline_class=ImageToTextPipeline, device="cpu")
     assert direct([str(path) for path in images[:2]]) == batched[:2]
+
+
+def texts(result: list[dict]) -> list[str]:
+    """The pipeline's texts without their confidences."""
+    return [item["generated_text"] for item in result]
 
 
 def test_pipeline_reads_transparent_and_16_bit_images_like_training(model_dir, loaded, images, tmp_path):
@@ -172,7 +182,7 @@ def test_pipeline_reads_transparent_and_16_bit_images_like_training(model_dir, l
         pixels = loaded[1].image_processor(open_image(path), return_tensors="pt").pixel_values
         assert torch.equal(reader.preprocess(str(path))["pixel_values"], pixels)
         assert torch.equal(reader.preprocess(Image.open(path))["pixel_values"], pixels)
-        assert reader(str(path)) == [{"generated_text": transcribe(*loaded, [open_image(path)])[0]}]
+        assert texts(reader(str(path))) == transcribe(*loaded, [open_image(path)])
 
 
 @pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract is not installed (bash setup.sh)")
