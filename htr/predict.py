@@ -37,6 +37,7 @@ from htr.images import (
     resolve_image_path,
 )
 from htr.metrics import decode, error_rates, row_cer
+from htr.pipeline import line_confidences
 from htr.predictions import write_predictions
 from htr.text import normalize_text
 from htr.validation import DataValidationError, validate_csv
@@ -46,6 +47,8 @@ logger = logging.getLogger(__name__)
 # Used when a checkpoint's generation_config sets no max_length: generate() would stop at 20 tokens
 # and cut every longer line; 128 is the recipes' max_target_length.
 DEFAULT_MAX_LENGTH = 128
+# The per-line score column in predictions files written here (see ``Reading``).
+CONFIDENCE_COLUMN = "confidence"
 
 
 class InputError(ValueError):
@@ -96,6 +99,50 @@ def load(model_name_or_path: str, device: str = "auto") -> tuple[VisionEncoderDe
     return model, processor
 
 
+@dataclass(frozen=True)
+class Reading:
+    """One transcribed line and its confidence: exp(mean log-probability of the emitted tokens).
+
+    The mean (not the sum) so long lines are not penalised for their length; exp so it reads as a
+    probability-like number in (0, 1] (the geometric mean of the token probabilities, EOS included).
+    With beam search it is the chosen beam's own token log-probabilities, not the beam score.
+    """
+
+    text: str
+    confidence: float
+
+
+def read_lines(
+    model: VisionEncoderDecoderModel,
+    processor: ProcessorMixin,
+    images: Sequence[Image.Image],
+    batch_size: int = 16,
+    num_beams: int | None = None,
+    max_length: int | None = None,
+) -> list[Reading]:
+    """Batched ``generate()`` on RGB images with a confidence per line (see ``Reading``)."""
+    overrides = {"num_beams": num_beams, "max_length": max_length}
+    overrides = {key: value for key, value in overrides.items() if value is not None}
+    readings: list[Reading] = []
+    for start in range(0, len(images), batch_size):
+        batch = list(images[start : start + batch_size])
+        pixel_values = processor.image_processor(batch, return_tensors="pt").pixel_values
+        with torch.inference_mode():
+            output = model.generate(
+                pixel_values.to(model.device, model.dtype),
+                output_scores=True,
+                return_dict_in_generate=True,
+                **overrides,
+            )
+            confidences = line_confidences(model, output)
+        texts = decode(output.sequences.cpu().numpy(), processor.tokenizer)
+        readings += [
+            Reading(normalize_text(text), confidence)
+            for text, confidence in zip(texts, confidences, strict=True)
+        ]
+    return readings
+
+
 def transcribe(
     model: VisionEncoderDecoderModel,
     processor: ProcessorMixin,
@@ -105,16 +152,9 @@ def transcribe(
     max_length: int | None = None,
 ) -> list[str]:
     """Batched ``generate()`` on RGB images; ``num_beams``/``max_length`` override the generation_config."""
-    overrides = {"num_beams": num_beams, "max_length": max_length}
-    overrides = {key: value for key, value in overrides.items() if value is not None}
-    texts: list[str] = []
-    for start in range(0, len(images), batch_size):
-        batch = list(images[start : start + batch_size])
-        pixel_values = processor.image_processor(batch, return_tensors="pt").pixel_values
-        with torch.inference_mode():
-            ids = model.generate(pixel_values.to(model.device, model.dtype), **overrides)
-        texts.extend(normalize_text(text) for text in decode(ids.cpu().numpy(), processor.tokenizer))
-    return texts
+    return [
+        reading.text for reading in read_lines(model, processor, images, batch_size, num_beams, max_length)
+    ]
 
 
 def _csv_items(
@@ -198,10 +238,16 @@ def predict(
                 continue
             images.append(image)
             batch.append(item)
-        texts = transcribe(model, processor, images, batch_size, num_beams, max_length)
+        readings = read_lines(model, processor, images, batch_size, num_beams, max_length)
         rows += [
-            {**item.extra, "image": str(item.path), "label": item.label, "prediction": text}
-            for item, text in zip(batch, texts, strict=True)
+            {
+                **item.extra,
+                "image": str(item.path),
+                "label": item.label,
+                "prediction": reading.text,
+                CONFIDENCE_COLUMN: f"{reading.confidence:.4f}",
+            }
+            for item, reading in zip(batch, readings, strict=True)
         ]
     return rows, skipped
 
@@ -209,7 +255,11 @@ def predict(
 def write_json(path: Path, rows: Sequence[dict[str, str]]) -> Path:
     """The predictions-file rows as a JSON list, with ``cer`` a number (null without a label)."""
     records = [
-        {**row, "cer": round(row_cer(row["prediction"], row["label"]), 2) if row["label"] else None}
+        {
+            **row,
+            "cer": round(row_cer(row["prediction"], row["label"]), 2) if row["label"] else None,
+            CONFIDENCE_COLUMN: float(row[CONFIDENCE_COLUMN]),
+        }
         for row in rows
     ]
     path.write_text(json.dumps(records, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -257,7 +307,7 @@ def run(args: argparse.Namespace) -> Result:
     if args.output and args.output.suffix.lower() == ".json":
         write_json(args.output, rows)
     elif args.output:
-        write_predictions(args.output, rows, extra_columns)
+        write_predictions(args.output, rows, [CONFIDENCE_COLUMN, *extra_columns])
     return result
 
 

@@ -19,7 +19,7 @@ import json
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,8 @@ class Report:
     best_step: int | None
     results: dict[str, Any]
     unlabelled: int
+    # (row, its CER), least confident first: the lines to check by hand; empty without a confidence column.
+    review: list[tuple[dict[str, str], float]] = field(default_factory=list)
 
 
 def score(name: str, rows: Sequence[dict[str, str]]) -> Score:
@@ -221,7 +223,16 @@ def build_report(
         best_step=state.get("best_global_step"),
         results=results or {},
         unlabelled=len(rows) - len(labelled),
+        review=review_queue(with_cer, worst),
     )
+
+
+def review_queue(
+    with_cer: Sequence[tuple[dict[str, str], float]], size: int
+) -> list[tuple[dict[str, str], float]]:
+    """The ``size`` least confident lines (htr.predict's ``confidence`` column), to show what to check first."""
+    scored = [pair for pair in with_cer if pair[0].get("confidence")]
+    return sorted(scored, key=lambda pair: float(pair[0]["confidence"]))[:size]
 
 
 # ---------------------------------------------------------------- drawing
@@ -580,6 +591,22 @@ def render_html(report: Report, pngs: dict[str, bytes]) -> str:
         )
     table = _table(["#", "image", "reference / prediction", "CER %", *extra], worst_rows, (0, 3))
     sections.append(f'<div class="scroll">{table}</div>')
+    if report.review:
+        review_rows = [
+            (
+                rank,
+                f'<div class="image">{_image_html(row["image"])}</div>',
+                f'<div class="text">{html.escape(row["prediction"])}</div>',
+                row["confidence"],
+                f"{cer:.1f}",
+            )
+            for rank, (row, cer) in enumerate(report.review, 1)
+        ]
+        review = _table(["#", "image", "prediction", "confidence", "CER %"], review_rows, (0, 3, 4))
+        sections += [
+            f"<h2>Review queue: the {len(report.review)} least confident lines</h2>",
+            f'<div class="scroll">{review}</div>',
+        ]
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(report.title)}</title>'
         f"<style>{CSS}</style></head><body><main>{''.join(sections)}</main></body></html>\n"

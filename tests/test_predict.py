@@ -5,6 +5,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -13,7 +14,7 @@ from htr.images import open_image
 from htr.metrics import error_rates
 from htr.modeling import build_tiny_model
 from htr.pipeline import ImageToTextPipeline, attach_pipeline
-from htr.predict import load, main, transcribe
+from htr.predict import load, main, read_lines, transcribe
 from htr.predictions import read_predictions
 
 
@@ -89,6 +90,7 @@ def test_labelled_csv_scores_the_corpus_like_error_rates_on_the_written_file(
     rows = read_predictions(output)
     assert len(rows) == 48 and list(rows[0])[:4] == ["image", "label", "prediction", "cer"]
     assert {"writer", "split", "source"} <= set(rows[0])
+    assert all(0 < float(row["confidence"]) <= 1 for row in rows)
     expected = error_rates([row["prediction"] for row in rows], [row["label"] for row in rows])
     assert result.metrics == pytest.approx(expected)
     assert f"CER {expected['cer']:.2f} %  WER {expected['wer']:.2f} %" in capsys.readouterr().out
@@ -101,6 +103,27 @@ def test_json_output_is_a_list_of_rows(model_dir, loaded, images, tmp_path):
     expected = transcribe(*loaded, [open_image(path) for path in images[:2]])
     assert [record["prediction"] for record in records] == expected
     assert records[0]["image"] == str(images[0].resolve()) and records[0]["cer"] is None
+    assert all(0 < record["confidence"] <= 1 for record in records)
+
+
+SHIPPED = Path(__file__).resolve().parent.parent / "models" / "trocr-tiny-synthetic"
+
+
+@pytest.mark.parametrize("num_beams", [1, 4])
+def test_confidence_is_lower_for_blank_and_noise_than_for_clean_words(words_csv, num_beams):
+    """The trained shipped model: a random one is equally unsure of everything, so it cannot show this."""
+    model, processor = load(str(SHIPPED), device="cpu")
+    clean = [open_image(path) for path in sorted((words_csv.parent / "images").iterdir())[:8]]
+    size = clean[0].size
+    blank = Image.new("RGB", size, "white")
+    noise = Image.fromarray(np.random.default_rng(0).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+    readings = read_lines(model, processor, [*clean, blank, noise], num_beams=num_beams)
+    assert [reading.text for reading in readings] == transcribe(
+        model, processor, [*clean, blank, noise], num_beams=num_beams
+    )
+    clean_median = float(np.median([reading.confidence for reading in readings[:-2]]))
+    assert all(reading.confidence < clean_median for reading in readings[-2:])
+    assert all(0 < reading.confidence <= 1 for reading in readings)
 
 
 def test_a_missing_input_is_a_usage_error_before_any_model_loads(tmp_path, capsys):
@@ -114,26 +137,37 @@ def test_transformers_pipeline_reads_an_output_dir_like_transcribe(model_dir, lo
     before transformers 5 would redirect the task to "image-text-to-text" (which cannot run TrOCR)."""
     from transformers import pipeline
 
-    expected = transcribe(*loaded, [open_image(path) for path in images])
+    readings = read_lines(*loaded, [open_image(path) for path in images])
+    expected = [reading.text for reading in readings]
     with pytest.raises(ValueError, match="trust_remote_code=True"):  # even for a local folder
         pipeline("image-to-text", model=str(model_dir))
     reader = pipeline("image-to-text", model=str(model_dir), trust_remote_code=True, device="cpu")
 
     assert type(reader).__name__ == "ImageToTextPipeline" and reader.task == "image-to-text"
     assert "image-text-to-text" not in capfd.readouterr().err  # the redirect's warning was never reached
-    assert reader(str(images[0])) == [{"generated_text": expected[0]}]
-    assert reader(open_image(images[1])) == [{"generated_text": expected[1]}]
+    assert texts(reader(str(images[0]))) == [expected[0]]
+    first = reader(open_image(images[1]))
+    assert texts(first) == [expected[1]]
+    # The same confidence as htr.predict's (one function computes both); batching pads, hence approx.
+    assert first[0]["confidence"] == pytest.approx(readings[1].confidence, abs=1e-4)
     # 6 images in batches of 4: a full and a partial batch, each split back into one result per image.
     batched = reader([str(path) for path in images], batch_size=4)
-    assert batched == [[{"generated_text": text}] for text in expected] and len(set(expected)) > 1
+    assert [texts(result) for result in batched] == [[text] for text in expected] and len(set(expected)) > 1
+    assert [result[0]["confidence"] for result in batched] == pytest.approx(
+        [reading.confidence for reading in readings], abs=1e-4
+    )
     beams = transcribe(*loaded, [open_image(images[0])], num_beams=3, max_length=5)
-    assert reader(str(images[0]), num_beams=3, max_length=5) == [{"generated_text": beams[0]}]
-    assert reader(str(images[0]), generate_kwargs={"num_beams": 3, "max_length": 5}) == [
-        {"generated_text": beams[0]}
-    ]
+    assert texts(reader(str(images[0]), num_beams=3, max_length=5)) == beams
+    assert texts(reader(str(images[0]), generate_kwargs={"num_beams": 3, "max_length": 5})) == beams
     # Where htr is importable, passing the class runs the same code without trust_remote_code.
     direct = pipeline("image-to-text", model=str(model_dir), pipeline_class=ImageToTextPipeline, device="cpu")
-    assert direct([str(path) for path in images[:2]]) == batched[:2]
+    direct_results = direct([str(path) for path in images[:2]])
+    assert [texts(result) for result in direct_results] == [[text] for text in expected[:2]]
+
+
+def texts(result: list[dict]) -> list[str]:
+    """The pipeline's texts without their confidences."""
+    return [item["generated_text"] for item in result]
 
 
 def test_pipeline_reads_transparent_and_16_bit_images_like_training(model_dir, loaded, images, tmp_path):
@@ -149,7 +183,7 @@ def test_pipeline_reads_transparent_and_16_bit_images_like_training(model_dir, l
         pixels = loaded[1].image_processor(open_image(path), return_tensors="pt").pixel_values
         assert torch.equal(reader.preprocess(str(path))["pixel_values"], pixels)
         assert torch.equal(reader.preprocess(Image.open(path))["pixel_values"], pixels)
-        assert reader(str(path)) == [{"generated_text": transcribe(*loaded, [open_image(path)])[0]}]
+        assert texts(reader(str(path))) == transcribe(*loaded, [open_image(path)])
 
 
 @pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract is not installed (bash setup.sh)")

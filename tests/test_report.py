@@ -13,11 +13,13 @@ from htr.metrics import error_rates
 from htr.predictions import read_predictions, write_predictions
 from htr.report import (
     build_report,
+    charts,
     count_confusions,
     draw_curves,
     highlight,
     length_bucket,
     main,
+    render_html,
     training_curves,
 )
 
@@ -178,3 +180,14 @@ def test_a_predictions_file_without_labels_is_refused_with_a_fix(tmp_path, capsy
     with pytest.raises(SystemExit):
         main([str(path)])
     assert "no row has a reference label" in capsys.readouterr().err
+
+
+def test_review_queue_lists_the_least_confident_lines_first():
+    rows = [
+        {"image": f"{name}.png", "label": "abc", "prediction": pred, "confidence": conf}
+        for name, pred, conf in [("a", "abc", "0.9000"), ("b", "xbc", "0.2000"), ("c", "abx", "0.5000")]
+    ]
+    report = build_report(rows, "t", worst=2)
+    assert [row["image"] for row, _ in report.review] == ["b.png", "c.png"]
+    assert "Review queue: the 2 least confident lines" in render_html(report, charts(report))
+    assert build_report([{**row, "confidence": ""} for row in rows], "t").review == []

@@ -12,7 +12,7 @@ dir and ``htr.publish`` uploads the file, so the folder and its Hub repo both wo
     from transformers import pipeline
 
     reader = pipeline("image-to-text", model="outputs/my-model", trust_remote_code=True)
-    reader("line.png")  # [{'generated_text': '...'}]
+    reader("line.png")  # [{'generated_text': '...', 'confidence': 0.93}]
 
 ``trust_remote_code=True`` is required, for a local folder too: transformers 5.24 refuses to run any custom
 pipeline without it. Where this module is importable, ``pipeline_class=ImageToTextPipeline`` instead of
@@ -37,8 +37,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import torch
 from PIL import Image, ImageOps
-from transformers import Pipeline
+from transformers import Pipeline, PreTrainedModel
 from transformers.image_utils import load_image
 
 from . import reading
@@ -49,6 +50,22 @@ TASK = "image-to-text"
 MODULE_FILE = Path(__file__).name
 # Every file a model folder needs for the pipeline: this one and the one it imports relatively.
 MODULE_FILES = (MODULE_FILE, Path(reading.__file__).name)
+
+
+def line_confidences(model: PreTrainedModel, output: Any) -> list[float]:
+    """exp(mean token log-prob) per returned sequence from ``generate(output_scores=True)``'s output."""
+    beam_indices = getattr(output, "beam_indices", None)
+    # Beam search's scores are already log-softmaxed (before length penalty); greedy's are raw logits.
+    log_probs = model.compute_transition_scores(
+        output.sequences, output.scores, beam_indices, normalize_logits=beam_indices is None
+    )
+    tokens = output.sequences[:, -log_probs.shape[1] :]
+    eos = model.generation_config.eos_token_id
+    # Count every token up to and including the first EOS; padding after it is not the model's choice.
+    finished_before = torch.cumsum(tokens == eos, dim=1) - (tokens == eos).long()
+    mask = (finished_before == 0) & torch.isfinite(log_probs)
+    mean = (log_probs * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+    return torch.exp(mean).tolist()
 
 
 def load_rgb(image: str | os.PathLike | Image.Image, timeout: float | None = None) -> Image.Image:
@@ -66,7 +83,7 @@ class ImageToTextPipeline(Pipeline):
 
     Inputs: a path, URL, base64 string or PIL image, or a list of them (``batch_size=8`` reads them 8 per
     ``generate()`` call). Output per image, as transformers 4's image-to-text pipeline: ``[{"generated_text":
-    text}]`` (one dict per returned sequence). Decoding follows the model's ``generation_config``; ``num_beams``,
+    text}]`` (one dict per returned sequence), plus ``"confidence"``: exp(mean token log-probability). Decoding follows the model's ``generation_config``; ``num_beams``,
     ``max_new_tokens`` and ``max_length`` override it, at construction or per call, and ``generate_kwargs`` passes
     anything else to ``generate()``.
     """
@@ -111,7 +128,7 @@ class ImageToTextPipeline(Pipeline):
         return preprocess_params, forward_params, {}
 
     def __call__(self, images: Any, **kwargs: Any) -> Any:
-        """Transcribe one image (returns ``[{"generated_text": ...}]``) or a list (returns a list of those)."""
+        """Transcribe one image (returns ``[{"generated_text": ..., "confidence": ...}]``) or a list of them."""
         return super().__call__(images, **kwargs)
 
     def preprocess(self, image: Any, timeout: float | None = None) -> dict[str, Any]:
@@ -123,13 +140,23 @@ class ImageToTextPipeline(Pipeline):
 
     def _forward(self, model_inputs: dict[str, Any], **generate_kwargs: Any) -> dict[str, Any]:
         pixel_values = model_inputs["pixel_values"]
-        ids = self.model.generate(pixel_values=pixel_values, **generate_kwargs)
-        # (images, sequences per image, length): the base class splits a batch along the first axis.
-        return {"generated_ids": ids.reshape(len(pixel_values), -1, ids.shape[-1])}
+        output = self.model.generate(
+            pixel_values=pixel_values, output_scores=True, return_dict_in_generate=True, **generate_kwargs
+        )
+        ids, confidences = output.sequences, torch.tensor(line_confidences(self.model, output))
+        # (images, sequences per image, ...): the base class splits a batch along the first axis.
+        return {
+            "generated_ids": ids.reshape(len(pixel_values), -1, ids.shape[-1]),
+            "confidence": confidences.reshape(len(pixel_values), -1),
+        }
 
-    def postprocess(self, model_outputs: dict[str, Any]) -> list[dict[str, str]]:
+    def postprocess(self, model_outputs: dict[str, Any]) -> list[dict[str, Any]]:
         texts = self.tokenizer.batch_decode(model_outputs["generated_ids"][0], skip_special_tokens=True)
-        return [{"generated_text": normalize_text(text)} for text in texts]
+        confidences = model_outputs["confidence"][0].tolist()
+        return [
+            {"generated_text": normalize_text(text), "confidence": confidence}
+            for text, confidence in zip(texts, confidences, strict=True)
+        ]
 
 
 def custom_pipelines() -> dict[str, dict[str, Any]]:
