@@ -16,16 +16,14 @@ import argparse
 import json
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python benchmarks/...` from anywhere
+from _common import print_table, start
+from tesseract_peer import run_tesseract
 
-from benchmarks._common import print_table, start
-from benchmarks.tesseract_peer import run_tesseract
 from htr.images import open_image
 from htr.layout import Page, read_layout
 from htr.pages import PageResult, Timing, crop_page, evaluate, segment, summarise, write_outputs
