@@ -357,9 +357,17 @@ def main(argv: list[str] | None = None) -> None:
         if path
     }
     checked: dict[str, datasets.Dataset] = {}
+    invalid: list[DataValidationError] = []  # every bad file at once, not one per rerun
     for name, path in csv_files.items():
         if path not in checked:
-            checked[path] = read_validated_csv(path, name, data_args, processor, output_dir)
+            try:
+                checked[path] = read_validated_csv(path, name, data_args, processor, output_dir)
+            except DataValidationError as error:
+                invalid.append(error)
+    if len(invalid) == 1:
+        raise invalid[0]
+    if invalid:
+        raise DataError("\n\n".join(str(error) for error in invalid))
     splits, sources = load_splits(
         data_args.train_file,
         data_args.validation_file,

@@ -90,9 +90,35 @@ def resolve_device(device: str) -> torch.device:
 
 
 def load(model_name_or_path: str, device: str = "auto") -> tuple[VisionEncoderDecoderModel, ProcessorMixin]:
-    """Load a TrOCR model (output dir or Hub id) and its processor, ready for ``generate()``."""
-    processor = AutoProcessor.from_pretrained(model_name_or_path)
-    model = VisionEncoderDecoderModel.from_pretrained(model_name_or_path).to(resolve_device(device)).eval()
+    """Load a TrOCR model (output dir or Hub id) and its processor, ready for ``generate()``.
+
+    A missing folder or a folder without weights/processor files is an InputError naming what is missing,
+    not transformers' "Repo id must be in the form..." or a deep OSError.
+    """
+    path = Path(model_name_or_path)
+    looks_local = (
+        path.is_absolute() or model_name_or_path.startswith(".") or model_name_or_path.count("/") > 1
+    )
+    if (looks_local or path.exists()) and not path.is_dir():
+        raise InputError(
+            f"{model_name_or_path}: no such model folder (a run_trocr.py output dir or a Hub id)"
+        )
+    try:
+        processor = AutoProcessor.from_pretrained(model_name_or_path)
+        model = VisionEncoderDecoderModel.from_pretrained(model_name_or_path)
+    except (OSError, ValueError) as error:
+        if not path.is_dir():
+            raise InputError(
+                f"{model_name_or_path}: no such model folder, and loading it as a Hub id failed "
+                f"({str(error).splitlines()[0]})"
+            ) from None
+        present = ", ".join(sorted(p.name for p in path.iterdir())) or "nothing"
+        raise InputError(
+            f"{model_name_or_path} is not a complete model folder ({str(error).splitlines()[0]}); it holds: "
+            f"{present}. A run_trocr.py output dir has model.safetensors, config.json and the processor files "
+            "(processor_config.json, tokenizer files): point at the run's output dir or a checkpoint-* in it"
+        ) from None
+    model = model.to(resolve_device(device)).eval()
     if model.generation_config.max_length is None:
         logger.info("The model's generation_config sets no max_length: using %d tokens.", DEFAULT_MAX_LENGTH)
         model.generation_config.max_length = DEFAULT_MAX_LENGTH

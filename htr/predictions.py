@@ -32,6 +32,15 @@ def write_predictions(
 
 
 def read_predictions(path: str | Path) -> list[dict[str, str]]:
-    """Read a predictions file back as a list of dicts (all values text)."""
-    with Path(path).open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+    """Read a predictions file back as a list of dicts (all values text).
+
+    A file re-saved by a spreadsheet in another encoding is a ValueError with the conversion to run.
+    """
+    try:
+        with Path(path).open(newline="", encoding="utf-8-sig") as handle:
+            return list(csv.DictReader(handle))
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{path} is not UTF-8 (byte {error.start}: {error.object[error.start : error.start + 1]!r}); "
+            f"convert it, e.g. iconv -f latin1 -t utf-8 {path} > fixed.csv"
+        ) from None

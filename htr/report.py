@@ -631,6 +631,13 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
+def _read_rows(path: Path) -> list[dict[str, str]]:
+    try:
+        return read_predictions(path)
+    except ValueError as error:  # not UTF-8: the message carries the iconv line
+        raise ReportError(str(error)) from None
+
+
 def load_inputs(source: Path) -> tuple[list[dict[str, str]], dict[str, Any] | None, dict[str, Any] | None]:
     """Predictions rows, trainer_state and all_results from an output dir, or the rows of a predictions file."""
     if source.is_dir():
@@ -641,13 +648,13 @@ def load_inputs(source: Path) -> tuple[list[dict[str, str]], dict[str, Any] | No
                 f"with python -m htr.predict {source} TEST.csv --output {predictions}"
             )
         return (
-            read_predictions(predictions),
+            _read_rows(predictions),
             _read_json(source / "trainer_state.json"),
             _read_json(source / "all_results.json"),
         )
     if not source.is_file():
         raise ReportError(f"{source}: no such output dir or predictions file")
-    rows = read_predictions(source)
+    rows = _read_rows(source)
     missing = {"image", "label", "prediction"} - set(rows[0] if rows else ())
     if missing:
         raise ReportError(

@@ -283,3 +283,23 @@ def test_a_label_column_spelled_differently_is_named_with_the_flag(model_dir, im
     assert "did you mean 'Label'" in caplog.text and "--label_column_name Label" in caplog.text
     scored = main([str(model_dir), str(csv_path), "--label_column_name", "Label"])
     assert scored.metrics is not None
+
+
+def test_a_nonexistent_model_path_is_named_not_a_repo_id_puzzle(images, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "no" / "such-model"), str(images[0])])
+    err = capsys.readouterr().err
+    assert "such-model: no such model folder" in err and "Repo id" not in err
+
+
+@pytest.mark.parametrize("missing", ["model.safetensors", "processor_config.json"])
+def test_a_model_folder_missing_weights_or_processor_lists_what_it_holds(
+    model_dir, images, tmp_path, capsys, missing
+):
+    broken = tmp_path / "broken"
+    shutil.copytree(model_dir, broken)
+    (broken / missing).unlink()
+    with pytest.raises(SystemExit):
+        main([str(broken), str(images[0])])
+    err = capsys.readouterr().err
+    assert "is not a complete model folder" in err and "it holds:" in err and "Traceback" not in err

@@ -191,3 +191,14 @@ def test_review_queue_lists_the_least_confident_lines_first():
     assert [row["image"] for row, _ in report.review] == ["b.png", "c.png"]
     assert "Review queue: the 2 least confident lines" in render_html(report, charts(report))
     assert build_report([{**row, "confidence": ""} for row in rows], "t").review == []
+
+
+def test_a_latin1_predictions_file_is_one_line_with_the_iconv_fix(tmp_path, capsys):
+    from htr.report import main as report_main
+
+    path = tmp_path / "predictions.csv"
+    path.write_bytes("image,label,prediction,cer\nx.png,café,cafe,25.0\n".encode("latin-1"))
+    with pytest.raises(SystemExit):
+        report_main([str(path)])
+    err = capsys.readouterr().err
+    assert "is not UTF-8" in err and "iconv -f latin1" in err

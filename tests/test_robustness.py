@@ -241,3 +241,22 @@ def test_max_steps_0_is_refused_instead_of_taking_a_step(tiny_model_dir, words_c
     )
     assert result.returncode == 2 and "--max_steps 0 would still take one optimizer step" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_validation_csv_and_a_bad_test_csv_are_reported_together(tiny_model_dir, words_csv, tmp_path):
+    """Only the first was reported: the user fixed one file, reran, and met the next."""
+    bad_validation = tmp_path / "validation.csv"
+    bad_validation.write_text("image,label\nnowhere.png,a\n")
+    bad_test = tmp_path / "test.csv"
+    bad_test.write_text("image,label\n")
+    extra = ["--validation_file", str(bad_validation), "--test_file", str(bad_test), "--max_steps", "1"]
+    result = subprocess.run(
+        command(tiny_model_dir, words_csv, tmp_path / "out", *extra),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "validation.csv" in result.stderr and "nowhere.png" in result.stderr
+    assert "test.csv" in result.stderr and "header but no data rows" in result.stderr
