@@ -6,7 +6,7 @@
 
 For each page: lines come from kraken's bundled baseline segmenter (``kraken/blla.mlmodel``, shipped
 in the kraken wheel, so this works offline) or from a given PAGE/ALTO file; each line is cut by
-``htr.linecrops`` and all lines of the page are read in batches by ``htr.predict.transcribe``. The
+``htr.linecrops`` and all lines of the page are read in batches by ``htr.predict.read_lines``. The
 outputs, per page ``NAME``: ``NAME.xml`` (PAGE 2019), ``NAME.alto.xml`` (ALTO 4), ``NAME.txt`` (reading
 order) and ``NAME.overlay.png`` (numbered line polygons, the text beside). eScriptorium and
 Transkribus import the XML files with the image. kraken is an optional dependency
@@ -317,12 +317,15 @@ def load_page(path: Path, device: str) -> tuple[Page, Image.Image, float, int]:
 
 
 def run(args: argparse.Namespace) -> list[PageResult]:
-    from htr.predict import load, transcribe  # torch + transformers: imported when a model is used
+    from htr import predict  # torch + transformers: imported when a model is used
 
-    model, processor = load(args.model, args.device)
+    model, processor = predict.load(args.model, args.device)
 
-    def recognise(crops: list[Image.Image]) -> list[str]:
-        return transcribe(model, processor, crops, batch_size=args.batch_size, num_beams=args.num_beams)
+    def recognise(crops: list[Image.Image]) -> list[tuple[str, float]]:
+        readings = predict.read_lines(
+            model, processor, crops, batch_size=args.batch_size, num_beams=args.num_beams
+        )
+        return [(reading.text, reading.confidence) for reading in readings]
 
     truth_files = ground_truth_index(args.ground_truth) if args.ground_truth else {}
     results = []

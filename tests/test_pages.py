@@ -220,3 +220,22 @@ def test_recogniser_confidence_reaches_page_and_alto(synthetic_page: Page) -> No
     assert len(skipped) == 1 and page.lines[2].text == "" and page.lines[2].confidence is None
     assert [line.confidence for line in page.lines if line.text] == [0.5] * (len(TEXTS) - 1)
     assert b'conf="0.5000"' in to_page_xml(page) and b'WC="0.5000"' in to_alto_xml(page)
+
+
+def test_the_users_own_segmentation_is_re_read_with_a_confidence_per_line(
+    synthetic_page: Page, tmp_path
+) -> None:
+    """A PAGE file as input needs no kraken: its lines are re-recognised, each with htr.predict's confidence."""
+    from htr import pages
+
+    source = synthetic_page.image.with_name("letter.xml")  # written beside the image by the fixture
+    out = tmp_path / "out"
+    pages.main([str(MODEL), str(source), "--output_dir", str(out)])
+    written = read_layout(out / "letter.xml")
+    assert len(written.lines) == len(synthetic_page.lines)
+    confidences = [line.confidence for line in written.lines]
+    assert all(value is not None and 0 < value <= 1 for value in confidences)
+    assert confidences[1] != 0.875  # recomputed, not the input file's value
+    assert all(line.text for line in written.lines)
+    assert schema_errors((out / "letter.xml").read_bytes(), "page") == []
+    assert schema_errors((out / "letter.alto.xml").read_bytes(), "alto") == []
