@@ -9,7 +9,9 @@ segmentation, cropping, TrOCR recognition in batches (``--batch_size``) are time
 (``--psm 7``, as in ``benchmarks/tesseract_peer.py``) reads exactly the same crops. Both engines are
 scored on the detected lines (what a user gets) and on the ground-truth lines (recognition alone), with
 line detection precision/recall by polygon IoU >= 0.5. Needs kraken (``requirements-pages.txt``).
-Results: ``OUTPUT_DIR/pages_benchmark.json``, per-page PAGE/ALTO/overlay outputs beside it.
+Results: ``OUTPUT_DIR/pages_benchmark.json``, per-page PAGE/ALTO/overlay outputs beside it, and one
+predictions file per engine with a row per page (reading-order text against the ground truth's), which
+``htr.compare`` turns into a paired bootstrap interval over pages (printed at the end).
 """
 
 import argparse
@@ -24,10 +26,12 @@ from pathlib import Path
 from _common import print_table, start
 from tesseract_peer import run_tesseract
 
+from htr.compare import compare
 from htr.images import open_image
 from htr.layout import Page, read_layout
-from htr.pages import PageResult, Timing, crop_page, evaluate, segment, summarise, write_outputs
+from htr.pages import PageResult, Timing, crop_page, evaluate, page_text, segment, summarise, write_outputs
 from htr.predict import load, transcribe
+from htr.predictions import write_predictions
 
 
 def tesseract_texts(crops, workdir: Path, binary: str) -> list[str]:
@@ -101,8 +105,9 @@ def main() -> dict:
         trocr = evaluate(
             with_texts(detected, lines, texts), truth, with_texts(truth, truth_lines, truth_texts)
         )
+        tess_page = with_texts(detected, lines, tesseract_texts(crops, workdir, args.tesseract))
         tess = evaluate(
-            with_texts(detected, lines, tesseract_texts(crops, workdir, args.tesseract)),
+            tess_page,
             truth,
             with_texts(truth, truth_lines, tesseract_texts(truth_crops, workdir, args.tesseract)),
         )
@@ -119,6 +124,11 @@ def main() -> dict:
                 "recognition_line_by_line": one_by_one,
                 "trocr": trocr,
                 "tesseract": tess,
+                "texts": {
+                    "truth": page_text(truth.lines),
+                    "trocr": page_text(with_texts(detected, lines, texts).lines),
+                    "tesseract": page_text(tess_page.lines),
+                },
             }
         )
         print(
@@ -145,6 +155,21 @@ def main() -> dict:
         "trocr": summarise([r["trocr"] for r in rows]),
         "tesseract": summarise([r["tesseract"] for r in rows]),
     }
+    for engine in ("trocr", "tesseract"):
+        write_predictions(
+            args.output_dir / f"page_predictions_{engine}.csv",
+            [
+                {"image": r["page"], "label": r["texts"]["truth"], "prediction": r["texts"][engine]}
+                for r in rows
+            ],
+        )
+    scored = [
+        (r["texts"]["truth"], r["texts"]["tesseract"], r["texts"]["trocr"])
+        for r in rows
+        if r["texts"]["truth"]
+    ]
+    gain = compare(scored).cer
+    summary["trocr_vs_tesseract_page_cer"] = vars(gain)
     results_path.write_text(json.dumps({"summary": summary, "pages": rows}, indent=1) + "\n")
     seconds = summary["seconds_per_page"]
     print_table(
@@ -178,6 +203,11 @@ def main() -> dict:
             ]
             for name in ("trocr", "tesseract")
         ],
+    )
+    print(
+        f"Page CER, TrOCR's gain over Tesseract (htr.compare, paired bootstrap over {len(scored)} pages): "
+        f"{gain.gain:+.1f} points (95 % {gain.low:+.1f} to {gain.high:+.1f}); "
+        f"files: {args.output_dir}/page_predictions_{{trocr,tesseract}}.csv"
     )
     shutil.rmtree(workdir, ignore_errors=True)
     return summary

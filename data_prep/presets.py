@@ -4,6 +4,7 @@
     python -m data_prep.presets pretrain       # before recipes/pretrain/*.json (stages 1-13)
     python -m data_prep.presets smoke          # before recipes/smoke.json
     python -m data_prep.presets scan_test      # test set (a): the held-out hands rendered as scans vary
+    python -m data_prep.presets scan_val       # its validation twin in training hands (choose on this)
 
 Every set is deterministic (fixed seeds), so every run is tested on byte-identical held-out images and
 their CERs compare directly. The held-out set is written only in the reserved fonts (fonts-bwht,
@@ -61,9 +62,19 @@ SCAN_TEST = {
     "seed": 13,
     "render": "scan_test",
 }
+# its validation twin: training hands, other licences, the same renderer; choose checkpoints on this
+SCAN_VAL = {
+    "out_dir": DATA / "scan_val",
+    "num_samples": 300,
+    "fonts": ["train", "web"],
+    "seed": 17,
+    "render": "scan_test",
+    "role": "validation",
+}
 
 PRESETS: dict[str, list[dict[str, Any]]] = {
     "scan_test": [SCAN_TEST],
+    "scan_val": [SCAN_VAL],
     "quickstart": [
         {  # fresh samples (another seed) in the 110 handwriting fonts and the augmentation of pretraining
             # stage 8; in the 26 Debian hands alone the stage-7 fine-tune drifted towards them (held-out CER
@@ -182,7 +193,11 @@ def build(name: str, workers: int = 2) -> list[Path]:
                 fetch_web_fonts()
             if spec.get("render") == "scan_test":
                 csv_path = generate_scan_test(
-                    spec["out_dir"], spec["num_samples"], spec["seed"], spec["fonts"]
+                    spec["out_dir"],
+                    spec["num_samples"],
+                    spec["seed"],
+                    spec["fonts"],
+                    spec.get("role", "test"),
                 )
             else:
                 csv_path = generate(workers=workers, **spec)

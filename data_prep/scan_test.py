@@ -10,6 +10,10 @@ generated strings, never on it), glyph heights 34-46 px, wide and uneven margins
 some words, slant by a PIL shear, rotation ±3°, light blur, pixel noise and lighter or blue ink. It is
 drawn with PIL and numpy here, not with ``data_prep.synthetic`` or ``htr.augment``, so neither a
 training set nor training-time augmentation shares its code path. It is a test set: never choose on it.
+
+``role="validation"`` (preset ``scan_val``) renders the same way in the training hands only and on
+other licences (``VALIDATION_TEXTS``), so checkpoints can be chosen on scan conditions without ever
+looking at the reserved writers or the test texts.
 """
 
 import csv
@@ -23,12 +27,14 @@ from data_prep.fonts import font_coverage, is_eval_font, resolve_fonts
 
 LICENSES = Path("/usr/share/common-licenses")
 TEXTS = ("GPL-3", "Apache-2.0", "MPL-2.0", "LGPL-3", "Artistic", "GFDL-1.3")
+# not revisions of the test licences (GPL-2, LGPL-2.1 and GFDL-1.2 share most sentences with them)
+VALIDATION_TEXTS = ("BSD", "CC0-1.0", "MPL-1.1")
 
 
-def _phrases() -> list[str]:
+def _phrases(texts: tuple[str, ...]) -> list[str]:
     """Runs of 2-7 words of licence prose, in file order (deterministic, no corpus overlap)."""
     words: list[str] = []
-    for name in TEXTS:
+    for name in texts:
         path = LICENSES / name
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing: install Debian's base-files (it ships the licences)")
@@ -71,28 +77,40 @@ def render_line(text: str, font_path: Path, rng: np.random.Generator) -> Image.I
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
 
 
-def generate_scan_test(out_dir: str | Path, num_samples: int, seed: int, fonts: str = "eval") -> Path:
-    """Write ``num_samples`` lines in ``fonts`` (held-out writers only) and their english.csv to ``out_dir``."""
+def generate_scan_test(
+    out_dir: str | Path, num_samples: int, seed: int, fonts: str = "eval", role: str = "test"
+) -> Path:
+    """Write ``num_samples`` lines in ``fonts`` and their english.csv to ``out_dir``.
+
+    ``role="test"``: held-out writers and ``TEXTS`` only; ``role="validation"``: training writers and
+    ``VALIDATION_TEXTS`` only. Each refuses the other's fonts, so the two sets never share a hand.
+    """
     out_dir = Path(out_dir)
     fonts = resolve_fonts(fonts)
-    if not fonts or not all(is_eval_font(font) for font in fonts):
+    if role not in ("test", "validation"):
+        raise ValueError(f"role must be 'test' or 'validation', not {role!r}")
+    if role == "test" and not all(is_eval_font(font) for font in fonts):
         raise ValueError(
             "the scan test set is for the held-out writers only: install fonts-bwht and fonts-breip "
             "(data_prep/apt-packages.txt) and keep fonts='eval'"
         )
+    if role == "validation" and any(is_eval_font(font) for font in fonts):
+        raise ValueError(
+            "the scan validation set must not use the held-out writers (fonts-bwht, fonts-breip)"
+        )
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
-    phrases, rows = _phrases(), []
+    phrases, rows = _phrases(TEXTS if role == "test" else VALIDATION_TEXTS), []
     for index in range(num_samples):
         rng = np.random.default_rng([seed, index])
         coverage = font_coverage(fonts[index % len(fonts)])
         text = " ".join(coverage.drawable_text(phrases[int(rng.integers(len(phrases)))]).split())
         name = f"images/{index:05d}.png"
         render_line(text, coverage.path, rng).save(out_dir / name)
-        rows.append({"image": name, "label": text, "writer": coverage.path.stem, "split": "test"})
+        rows.append({"image": name, "label": text, "writer": coverage.path.stem, "split": role})
     csv_path = out_dir / "english.csv"
     with csv_path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=["image", "label", "writer", "split"])
         writer.writeheader()
         writer.writerows(rows)
-    print(f"{csv_path}: {num_samples} lines in {len(fonts)} held-out hands")
+    print(f"{csv_path}: {num_samples} {role} lines in {len(fonts)} hands")
     return csv_path

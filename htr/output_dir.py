@@ -4,13 +4,15 @@ Two runs into one folder used to interleave: the second "resumed" from the first
 wrote results. So a run takes ``.run_trocr.lock`` (created exclusively, holding pid, host and start time).
 A lock whose process is gone (``kill -9``, a crash) is stale: on the same host a dead pid is taken over with
 a log line, so it never blocks forever; a lock from another host cannot be checked and is refused with its
-owner named. A full disk or a read-only folder surfaced as ``Errno 28``/``Errno 30`` tracebacks, or as
+owner named. Checking a lock and taking it over is one step under ``flock`` on the folder, so two runs that
+find the same stale lock cannot both take it (each would otherwise delete the other's fresh lock). A full disk or a read-only folder surfaced as ``Errno 28``/``Errno 30`` tracebacks, or as
 torch's ``enforce fail at inline_container.cc``, which never says "disk"; :func:`explain_write_error`
 turns them into one line naming the folder and the fix.
 """
 
 import atexit
 import errno
+import fcntl
 import json
 import logging
 import os
@@ -57,28 +59,32 @@ def lock_output_dir(output_dir: str | Path) -> Path:
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     lock = output_dir / LOCK_FILE
-    while not _create(lock):
-        try:
-            owner = json.loads(lock.read_text(encoding="utf-8"))
-            pid, host = int(owner["pid"]), str(owner["host"])
-        except (OSError, ValueError, KeyError, TypeError):
-            owner, pid, host = {}, -1, "?"
-            if lock.exists() and time.time() - lock.stat().st_mtime < 5:  # being written by its owner
-                time.sleep(0.1)
-                continue
-        if owner and host == socket.gethostname() and pid != os.getpid() and _alive(pid):
-            raise OutputDirError(
-                f"{output_dir} is in use by another run (pid {pid} on {host}, since {owner.get('started')}): "
-                "wait for it to finish, or choose another --output_dir"
-            )
-        if owner and host != socket.gethostname():
-            raise OutputDirError(
-                f"{output_dir} is in use by a run on host {host} (pid {pid}, since {owner.get('started')}): "
-                f"wait for it, choose another --output_dir, or delete {lock} if that run is gone"
-            )
-        if pid != os.getpid():
-            logger.warning("Taking over %s: the run that held it (pid %s) is no longer running.", lock, pid)
-        lock.unlink(missing_ok=True)
+    guard = os.open(output_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(guard, fcntl.LOCK_EX)  # held for milliseconds; the kernel drops it if this process dies
+        while not _create(lock):
+            try:
+                owner = json.loads(lock.read_text(encoding="utf-8"))
+                pid, host = int(owner["pid"]), str(owner["host"])
+            except (OSError, ValueError, KeyError, TypeError):  # empty or corrupt: no owner to ask
+                owner, pid, host = {}, -1, "?"
+            if owner and host == socket.gethostname() and pid != os.getpid() and _alive(pid):
+                raise OutputDirError(
+                    f"{output_dir} is in use by another run (pid {pid} on {host}, since {owner.get('started')}): "
+                    "wait for it to finish, or choose another --output_dir"
+                )
+            if owner and host != socket.gethostname():
+                raise OutputDirError(
+                    f"{output_dir} is in use by a run on host {host} (pid {pid}, since {owner.get('started')}): "
+                    f"wait for it, choose another --output_dir, or delete {lock} if that run is gone"
+                )
+            if pid != os.getpid():
+                logger.warning(
+                    "Taking over %s: the run that held it (pid %s) is no longer running.", lock, pid
+                )
+            lock.unlink(missing_ok=True)
+    finally:
+        os.close(guard)
     _held.append(output_dir)
     atexit.register(release, output_dir)
     return lock

@@ -129,7 +129,7 @@ def crop_page(image: Image.Image, page: Page) -> tuple[list[Line], list[Image.Im
 Recogniser = Callable[[list[Image.Image]], list[str] | list[tuple[str, float]]]
 
 
-def read_lines(image: Image.Image, page: Page, recognise: Recogniser) -> tuple[list[str], Timing]:
+def recognise_page(image: Image.Image, page: Page, recognise: Recogniser) -> tuple[list[str], Timing]:
     """Crop and recognise ``page``'s lines in place; returns why lines were not read, and the timings.
 
     Lines without usable geometry get "" (and are listed); a confidence is kept when given.
@@ -335,7 +335,7 @@ def run(args: argparse.Namespace) -> list[PageResult]:
         except BadImageError as error:
             print(f"skipped {path}: {error}")
             continue
-        skipped, timing = read_lines(image, page, recognise)
+        skipped, timing = recognise_page(image, page, recognise)
         timing.segmentation = seconds
         result = PageResult(page.image.stem, page, timing, skipped)
         if truth_files:
@@ -345,7 +345,7 @@ def run(args: argparse.Namespace) -> list[PageResult]:
             else:
                 truth = read_layout(truth_path)
                 truth_read = read_layout(truth_path)
-                read_lines(image, truth_read, recognise)
+                recognise_page(image, truth_read, recognise)
                 result.scores = evaluate(page, truth, truth_read)
         write_outputs(result, image, args.output_dir)
         results.append(result)

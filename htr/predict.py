@@ -310,10 +310,13 @@ def _print_table(rows: Sequence[dict[str, str]], width: int = 40) -> None:
 def _check_writable(path: Path) -> None:
     """Fail before hours of transcription, not after them, when the output cannot be written."""
     folder = path.parent if str(path.parent) else Path(".")
+    existed = path.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8"):
             pass
+        if not existed:  # a run that then fails on its inputs leaves no empty file behind
+            path.unlink()
     except OSError as error:
         raise InputError(
             f"--output {path}: cannot write there ({error.strerror}); choose a writable folder"

@@ -6,6 +6,7 @@ import logging
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,25 @@ def test_overwrite_output_dir_says_which_checkpoint_it_throws_away(tmp_path):
         "starting from step 0, not from" in result.stdout
         and "checkpoint-3, which will be overwritten" in result.stdout
     )
+
+
+def test_runs_racing_for_one_stale_lock_never_both_take_it(tmp_path):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    hold(tmp_path, dead.pid)
+    go = tmp_path.parent / f"{tmp_path.name}.go"
+    script = (
+        "import os, sys, time\n"
+        "import htr.output_dir\n"
+        "from htr.output_dir import OutputDirError, lock_output_dir\n"
+        "alive = htr.output_dir._alive\n"  # slowed down, so every run reads the stale lock before any takes it
+        "htr.output_dir._alive = lambda pid: time.sleep(0.5) or alive(pid)\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.001)\n"
+        f"try:\n    lock_output_dir({str(tmp_path)!r})\nexcept OutputDirError:\n    sys.exit(3)\n"
+        "time.sleep(3)\n"
+    )
+    runs = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT) for _ in range(6)]
+    time.sleep(2)  # every interpreter started and waiting
+    go.touch()
+    codes = [run.wait(timeout=60) for run in runs]
+    assert sorted(codes) == [0, 3, 3, 3, 3, 3]  # exactly one took the stale lock, the others were refused

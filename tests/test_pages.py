@@ -210,11 +210,11 @@ def test_hn2021_two_pages_segmented_and_scored(tmp_path: Path) -> None:
 
 
 def test_recogniser_confidence_reaches_page_and_alto(synthetic_page: Page) -> None:
-    from htr.pages import read_lines
+    from htr.pages import recognise_page
 
     page = read_layout(synthetic_page.image.with_name("letter.xml"))
     page.lines[2].polygon = page.lines[2].polygon[:2]  # no usable geometry: listed, read as ""
-    skipped, _ = read_lines(
+    skipped, _ = recognise_page(
         Image.open(page.image), page, lambda crops: [(f"t{i}", 0.5) for i in range(len(crops))]
     )
     assert len(skipped) == 1 and page.lines[2].text == "" and page.lines[2].confidence is None

@@ -258,12 +258,13 @@ def test_an_unwritable_output_fails_before_any_image_is_read(model_dir, images, 
 def test_a_broken_csv_is_a_one_line_error_like_training_gives(
     model_dir, images, tmp_path, capsys, content, expected
 ):
-    csv_path = tmp_path / "test.csv"
+    csv_path, output = tmp_path / "test.csv", tmp_path / "out" / "predictions.csv"
     csv_path.write_text(content.format(img=images[0]))
     with pytest.raises(SystemExit):
-        main([str(model_dir), str(csv_path)])
+        main([str(model_dir), str(csv_path), "--output", str(output)])
     err = capsys.readouterr().err
     assert expected in err and str(csv_path) in err and "Traceback" not in err
+    assert not output.exists()  # the writability check leaves no empty predictions file behind
 
 
 def test_a_latin1_csv_names_the_file_and_the_iconv_fix(model_dir, images, tmp_path, capsys):
