@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 # Read by gradio when it is imported: no usage analytics and no PyPI version check (no phone home).
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 MAX_BEAMS = 8
+NO_SHARE = ["download", "fullscreen"]  # gradio's "share" button posts images to Hugging Face: not from here
 PAGES_HINT = (
     "Page reading needs kraken, which this Python cannot import: run `bash setup.sh --pages`, then start "
     "the demo with `.venv-pages/bin/python -m htr.demo MODEL` (see docs/pages.md)."
@@ -59,17 +60,20 @@ class Reader:
             raise BadImageError(path, reason, "", "extreme_shape")  # the reason says what to do
         return image
 
-    def read_line(self, path: str | None, num_beams: int) -> tuple[str, float | None, str]:
-        """Text, confidence and a status line for one line image."""
+    def read_line(
+        self, path: str | None, num_beams: int
+    ) -> tuple[Image.Image | None, str, float | None, str]:
+        """The image as the model gets it (upright RGB), its text, confidence and a status line."""
         if not path:
-            return "", None, "Upload or drop a line image first."
+            return None, "", None, "Upload or drop a line image first."
         try:
             image = self.open(path)
         except BadImageError as error:
-            return "", None, _message(error)
+            return None, "", None, _message(error)
         start = time.perf_counter()
         (reading,) = self.recognise([image], int(num_beams))
         return (
+            image,
             reading.text,
             round(reading.confidence, 4),
             f"Read {Path(path).name} ({image.width}×{image.height} px) in "
@@ -133,14 +137,21 @@ def build_app(reader: Reader, model_name: str, num_beams: int = 1) -> "gr.Blocks
                     )
                     line_status = gr.Markdown(elem_id="line-status")
             line_button = gr.Button("Read line", variant="primary", elem_id="line-read")
-            line_button.click(reader.read_line, [line_file, beams], [line_text, line_confidence, line_status])
+            line_image = gr.Image(
+                label="As the model gets it", type="pil", interactive=False, height=120, buttons=NO_SHARE
+            )
+            line_button.click(
+                reader.read_line, [line_file, beams], [line_image, line_text, line_confidence, line_status]
+            )
         with gr.Tab("Page"):
             if not kraken_available():
                 gr.Markdown(PAGES_HINT, elem_id="page-unavailable")
             else:
                 with gr.Row():
                     page_file = gr.File(label="Page image", type="filepath", elem_id="page-file")
-                    page_overlay = gr.Image(label="Lines found", type="pil", interactive=False)
+                    page_overlay = gr.Image(
+                        label="Lines found", type="pil", interactive=False, buttons=NO_SHARE
+                    )
                 page_text = gr.Textbox(label="Text (reading order)", lines=8, elem_id="page-text")
                 page_status = gr.Markdown(elem_id="page-status")
                 page_button = gr.Button("Read page", variant="primary", elem_id="page-read")

@@ -23,7 +23,8 @@ from htr.demo import Reader, kraken_available
 from htr.layout import Line, Page
 
 CHROMIUM = Path("/usr/bin/chromium")
-MODEL = Path(__file__).resolve().parents[1] / "models" / "trocr-tiny-synthetic"
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "trocr-tiny-synthetic"
 PIXEL_LIMIT = 2_000_000  # HTR_MAX_IMAGE_PIXELS of the server, so a "huge" upload is quick to make
 CHROMIUM_ARGS = [
     "--headless",
@@ -50,7 +51,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HTR_MAX_IMAGE_PIXELS": str(PIXEL_LIMIT)}
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "htr.demo", str(MODEL), "--port", str(port)],
+            [sys.executable, "-m", "htr.demo", str(MODEL.relative_to(ROOT)), "--port", str(port)],
+            cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
