@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what the recipe needs: Debian fonts and Tesseract (listed in data_prep/apt-packages.txt), npm
+# Install what the recipe needs: Debian fonts, Tesseract and Chromium (listed in data_prep/apt-packages.txt), npm
 # (unless Node.js already brings it), the pinned Python packages, and Google Fonts' handwriting fonts from
 # the npm registry into data/fonts. Safe to rerun: it installs and fetches only what is missing.
 set -euo pipefail
@@ -16,7 +16,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
-    echo "setup.sh: please install these Debian packages (fonts for synthetic handwriting, Tesseract, npm):" >&2
+    echo "setup.sh: please install these Debian packages (fonts for synthetic handwriting, Tesseract, Chromium, npm):" >&2
     echo "  sudo apt-get install ${missing[*]}" >&2
   fi
 fi
