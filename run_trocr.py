@@ -50,7 +50,7 @@ from htr.output_dir import OutputDirError, explain_write_error, lock_output_dir,
 from htr.pipeline import attach_pipeline
 from htr.predictions import write_predictions
 from htr.publish import PublishError, publish
-from htr.recipe import RecipeError, load_recipe, parse_recipe_and_cli, run_config
+from htr.recipe import RecipeError, load_recipe, missing_inputs, parse_recipe_and_cli, run_config
 from htr.text import normalize_text
 from htr.trainer import LoggedEarlyStopping, NonFiniteLossError, TrOCRTrainer
 from htr.validation import DataValidationError, validate_csv
@@ -278,6 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     # 1. Parse the recipe and the command-line overrides.
     parser = HfArgumentParser((ModelArguments, DataTrainingArguments, TrOCRTrainingArguments))
     argv = sys.argv[1:] if argv is None else argv
+    recipe = argv[0] if argv and argv[0].endswith(".json") else None
     try:
         model_args, data_args, training_args = parse_recipe_and_cli(parser, argv)
         pixel_limit()  # a bad HTR_MAX_IMAGE_PIXELS fails here, in one line, not per image in a worker
@@ -287,7 +288,10 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(
             "--max_steps 0 would still take one optimizer step; give a positive number, or -1 for epochs"
         )
-    recipe = argv[0] if argv and argv[0].endswith(".json") else None
+    inputs = [data_args.train_file if training_args.do_train else None, data_args.validation_file]
+    inputs.append(data_args.test_file if training_args.do_predict else None)
+    if recipe and (missing := missing_inputs(recipe, inputs, model_args.model_name_or_path)):
+        raise RecipeError(missing)  # "data/smoke/english.csv does not exist; prepare with: ..."
 
     # 2. Logging: the main process logs at INFO, the others only warnings.
     logging.basicConfig(

@@ -7,6 +7,10 @@ values become the parser's defaults and the command line is parsed on top of the
 A recipe may name a ``"base"`` recipe and hold only what differs from it (the pretraining stages in
 ``recipes/pretrain/`` do); ``load_recipe`` resolves the chain, so the parsed arguments, and with them
 ``run_config.json``, are the complete, resolved recipe.
+
+A recipe also says how to make what it reads: ``"prepare"``, the commands that build its data and starting
+model (the nearest recipe in the chain that has one wins). It is not an argument; ``run_trocr.py`` prints
+it when an input is missing, and ``htr.lineage`` runs it.
 """
 
 import difflib
@@ -19,6 +23,9 @@ from transformers import HfArgumentParser, TrainingArguments
 
 # Fields that would store a secret in the recipe copy, training_args.bin and the card.
 SECRET_FIELDS = ("hub_token",)
+PREPARE = (
+    "prepare"  # the recipe's preparation commands: recorded with the recipe, never parsed as an argument
+)
 
 
 class RecipeError(ValueError):
@@ -105,6 +112,12 @@ def load_recipe(path: Path | str) -> dict[str, Any]:
                 '({"field": value, ...})'
             )
         base = layer.pop("base", None)
+        prepare = layer.get(PREPARE, [])
+        if not (isinstance(prepare, list) and all(isinstance(command, str) for command in prepare)):
+            raise RecipeError(
+                f"Recipe {path}: '{PREPARE}' must be a list of shell commands, e.g. "
+                '["python -m data_prep.presets smoke"]'
+            )
         layers.append(layer)
         if base is None:
             break
@@ -126,6 +139,8 @@ def parse_recipe_and_cli(parser: HfArgumentParser, argv: list[str]) -> tuple[Any
         argv = argv[1:]
         known = {action.dest: action for action in parser._actions}
         for key, value in recipe.items():
+            if key == PREPARE:
+                continue
             if key in SECRET_FIELDS:
                 raise _secret_refused(key)
             if key not in known:
@@ -134,9 +149,25 @@ def parse_recipe_and_cli(parser: HfArgumentParser, argv: list[str]) -> tuple[Any
                 raise RecipeError(f"Recipe {recipe_path}: unknown field '{key}'{hint}")
             _check_kind(recipe_path, key, value, known[key])
             known[key].required = False
-        parser.set_defaults(**recipe)
+        parser.set_defaults(**{key: value for key, value in recipe.items() if key != PREPARE})
     _check_flags(parser, argv)
     return parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False)
+
+
+def missing_inputs(recipe_path: Path | str, paths: list[str | None], model: str) -> str | None:
+    """What a run cannot start without and the recipe's commands that make it, as one message; None if all is there.
+
+    ``paths`` are the data files the run reads; ``model`` counts only when the recipe's preparation builds
+    it (otherwise it may be a Hub id).
+    """
+    prepare = load_recipe(recipe_path).get(PREPARE, [])
+    missing = list(dict.fromkeys(path for path in paths if path and not Path(path).exists()))
+    if not Path(model).exists() and any(model in command.split() for command in prepare):
+        missing.insert(0, model)
+    if not missing:
+        return None
+    how = " && ".join(prepare) if prepare else f"the commands that build them ({recipe_path} names none)"
+    return f"{', '.join(missing)} {'does' if len(missing) == 1 else 'do'} not exist; prepare with: {how}"
 
 
 def run_config(
