@@ -30,12 +30,11 @@ from transformers import (
 )
 from transformers.training_args import ParallelMode
 
-from htr.augment import AugmentCurriculum, Augmenter, AugmentError
+from htr.augment import AugmentCurriculum, Augmenter
 from htr.card import write_model_card
 from htr.checkpoints import last_complete_checkpoint
 from htr.data import (
     DataError,
-    DataPipelineError,
     ImageTextTransform,
     TrOCRCollator,
     label_lengths,
@@ -43,16 +42,17 @@ from htr.data import (
     order_by_difficulty,
     read_csv,
 )
+from htr.errors import HTRError
 from htr.images import PixelLimitError, pixel_limit, resolve_image_path
 from htr.metrics import build_compute_metrics, decode
 from htr.modeling import fix_model_config
-from htr.output_dir import OutputDirError, explain_write_error, lock_output_dir, release
+from htr.output_dir import explain_write_error, lock_output_dir, release
 from htr.pipeline import attach_pipeline
 from htr.predictions import write_predictions
-from htr.publish import PublishError, publish
+from htr.publish import publish
 from htr.recipe import RecipeError, load_recipe, missing_inputs, parse_recipe_and_cli, run_config
 from htr.text import normalize_text
-from htr.trainer import LoggedEarlyStopping, NonFiniteLossError, TrOCRTrainer
+from htr.trainer import LoggedEarlyStopping, TrOCRTrainer
 from htr.validation import DataValidationError, validate_csv
 
 logger = logging.getLogger("run_trocr")
@@ -243,7 +243,7 @@ def user_message(error: Exception) -> str:
     return text
 
 
-class LaunchError(RuntimeError):
+class LaunchError(HTRError, RuntimeError):
     """A launch that would silently run N independent copies of the training."""
 
 
@@ -542,17 +542,7 @@ def main(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":
     try:
         main()
-    except (
-        RecipeError,
-        AugmentError,
-        DataError,
-        DataValidationError,
-        DataPipelineError,
-        NonFiniteLossError,
-        LaunchError,
-        PublishError,
-        OutputDirError,
-    ) as error:
+    except HTRError as error:
         # Problems the user can fix: one clear message (the model stays on disk), no deep traceback.
         sys.exit(f"error: {user_message(error)}")
     except (OSError, RuntimeError) as error:

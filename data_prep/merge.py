@@ -51,6 +51,7 @@ from PIL import Image
 
 from data_prep._dataset_csv import SPLIT_ALIASES, SPLITS, relative_path, write_csv
 from data_prep._parallel import default_workers, parallel_map
+from htr.errors import HTRError
 from htr.images import resolve_image_path
 from htr.text import normalize_text
 
@@ -63,7 +64,7 @@ LISTED_LONG_LABELS = 50
 LISTED_LEAKS = 20
 
 
-class MergeError(ValueError):
+class MergeError(HTRError, ValueError):
     """Input the merge will not guess about: writers in two splits, rows without a split."""
 
 

@@ -19,6 +19,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
+from htr.errors import HTRError
 from htr.pipeline import pipeline_attached
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ FRAMEWORKS = ("transformers", "torch", "datasets", "tokenizers")
 LANGUAGE_NAMES = {"en": "English"}
 
 
-class CardError(ValueError):
+class CardError(HTRError, ValueError):
     """An output dir the card cannot be written from, with what to do about it."""
 
 

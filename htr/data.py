@@ -18,17 +18,18 @@ from datasets import Dataset, DatasetDict, load_dataset
 from PIL import Image
 from transformers import ProcessorMixin
 
+from htr.errors import HTRError
 from htr.images import BadImageError, open_image, resolve_image_path
 from htr.text import SPLIT_NAMES, normalize_text
 
 logger = logging.getLogger(__name__)
 
 
-class DataError(ValueError):
+class DataError(HTRError, ValueError):
     """Data that cannot be split or ordered as asked, with the file and what to change."""
 
 
-class DataPipelineError(RuntimeError):
+class DataPipelineError(HTRError, RuntimeError):
     """A row that failed while training, reported with its image path instead of a DataLoader traceback."""
 
 

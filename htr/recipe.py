@@ -21,6 +21,8 @@ from typing import Any
 
 from transformers import HfArgumentParser, TrainingArguments
 
+from htr.errors import HTRError
+
 # Fields that would store a secret in the recipe copy, training_args.bin and the card.
 SECRET_FIELDS = ("hub_token",)
 PREPARE = (
@@ -28,7 +30,7 @@ PREPARE = (
 )
 
 
-class RecipeError(ValueError):
+class RecipeError(HTRError, ValueError):
     """A recipe or command line that cannot be run, with what to change."""
 
 

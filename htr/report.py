@@ -15,7 +15,6 @@ import base64
 import functools
 import html
 import io
-import json
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -33,12 +32,11 @@ from PIL import Image
 
 from htr.images import BadImageError, open_image
 from htr.metrics import error_rates, row_cer
-from htr.predictions import read_predictions
+from htr.predictions import PredictionsError, load_inputs
 from htr.text import normalize_text
 
 logger = logging.getLogger(__name__)
 
-PREDICTIONS_FILE = "predictions_test.csv"
 LENGTH_BUCKETS = ((1, 5), (6, 10), (11, 20), (21, 40), (41, None))
 BUCKET_NAMES = [f"{low}–{high}" if high else f"{low}+" for low, high in LENGTH_BUCKETS]
 GROUP_COLUMNS = ("source", "writer")
@@ -68,8 +66,8 @@ STYLE = {
 }
 
 
-class ReportError(ValueError):
-    """Input the report cannot be made from, with what to do about it."""
+class ReportError(PredictionsError):
+    """Predictions the report cannot be made from (no labelled row), with what to do about it."""
 
 
 @dataclass(frozen=True)
@@ -627,42 +625,6 @@ def write_report(report: Report, out_dir: Path) -> list[Path]:
     return [page, *written]
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-
-
-def _read_rows(path: Path) -> list[dict[str, str]]:
-    try:
-        return read_predictions(path)
-    except ValueError as error:  # not UTF-8: the message carries the iconv line
-        raise ReportError(str(error)) from None
-
-
-def load_inputs(source: Path) -> tuple[list[dict[str, str]], dict[str, Any] | None, dict[str, Any] | None]:
-    """Predictions rows, trainer_state and all_results from an output dir, or the rows of a predictions file."""
-    if source.is_dir():
-        predictions = source / PREDICTIONS_FILE
-        if not predictions.is_file():
-            raise ReportError(
-                f"{source} has no {PREDICTIONS_FILE}: train with --do_predict and a --test_file, or write one "
-                f"with python -m htr.predict {source} TEST.csv --output {predictions}"
-            )
-        return (
-            _read_rows(predictions),
-            _read_json(source / "trainer_state.json"),
-            _read_json(source / "all_results.json"),
-        )
-    if not source.is_file():
-        raise ReportError(f"{source}: no such output dir or predictions file")
-    rows = _read_rows(source)
-    missing = {"image", "label", "prediction"} - set(rows[0] if rows else ())
-    if missing:
-        raise ReportError(
-            f"{source} is not a predictions file: it lacks the column(s) {', '.join(sorted(missing))}"
-        )
-    return rows, None, None
-
-
 def main(argv: Sequence[str] | None = None) -> list[Path]:
     logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.INFO)
     parser = argparse.ArgumentParser(
@@ -682,7 +644,7 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
         source = args.source.resolve()
         name = source.name if source.is_dir() else f"{source.parent.name}/{source.name}"
         report = build_report(rows, f"Evaluation of {name}", trainer_state, results, args.worst)
-    except ReportError as error:
+    except PredictionsError as error:
         parser.error(str(error))
     default = (
         args.source / "report"
