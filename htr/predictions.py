@@ -24,9 +24,15 @@ class PredictionsError(HTRError, ValueError):
 
 
 def write_predictions(
-    path: str | Path, rows: Iterable[Mapping[str, str]], extra_columns: Iterable[str] = ()
+    path: str | Path,
+    rows: Iterable[Mapping[str, str]],
+    extra_columns: Iterable[str] = (),
+    normalize: bool = True,
 ) -> Path:
-    """Write rows with ``image``, ``label``, ``prediction`` (+ ``extra_columns``), adding each row's CER."""
+    """Write rows with ``image``, ``label``, ``prediction`` (+ ``extra_columns``), adding each row's CER.
+
+    ``normalize`` is the run's ``text_normalization``: each row's CER is scored the way the run scores.
+    """
     path = Path(path)
     extra = [column for column in extra_columns if column not in COLUMNS]
     with path.open("w", newline="", encoding="utf-8") as handle:
@@ -34,7 +40,7 @@ def write_predictions(
         writer.writeheader()
         for row in rows:
             label = row.get("label") or ""
-            cer = f"{row_cer(row['prediction'], label):.2f}" if label else ""
+            cer = f"{row_cer(row['prediction'], label, normalize):.2f}" if label else ""
             writer.writerow({**row, "label": label, "cer": cer})
     return path
 
