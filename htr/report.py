@@ -13,7 +13,6 @@ highlighted, counts the most frequent character confusions, and plots the traini
 import argparse
 import base64
 import functools
-import html
 import io
 import logging
 from collections import Counter, defaultdict
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import jiwer
 import numpy as np
 from matplotlib import rc_context
@@ -476,44 +476,25 @@ th { background: #f1f5f9; font-weight: 600; white-space: nowrap; } td.num { text
 """
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[int] = ()) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="num">{cell}</td>' if index in numeric else f"<td>{cell}</td>"
-            for index, cell in enumerate(row)
-        )
-        + "</tr>"
-        for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+TEMPLATE = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
+    autoescape=True,  # labels, predictions, paths and titles are data, never markup
+    undefined=jinja2.StrictUndefined,
+).get_template("report.html.j2")
 
 
-def _scores_table(scores: Sequence[Score], name: str) -> str:
-    rows = [(html.escape(s.name), s.rows, f"{s.cer:.2f}", f"{s.wer:.2f}") for s in scores]
-    return _table([name, "lines", "CER %", "WER %"], rows, numeric=(1, 2, 3))
+def _scores(scores: Sequence[Score]) -> list[tuple[str, int, str, str]]:
+    return [(s.name, s.rows, f"{s.cer:.2f}", f"{s.wer:.2f}") for s in scores]
 
 
-def _pieces_html(pieces: Sequence[tuple[str, str]]) -> str:
-    return "".join(
-        f'<span class="{style}">{html.escape(text)}</span>' if style else html.escape(text)
-        for style, text in pieces
-    )
-
-
-def _image_html(path: str) -> str:
+def _thumbnail_png(path: str) -> str | None:
+    """The row's image as base64 PNG for an ``<img>``, or None when it cannot be opened."""
     image = _thumbnail(path)
     if image is None:
-        return '<span class="muted">image not found</span>'
+        return None
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
-    return f'<img alt="{html.escape(path)}" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
-
-
-def _chart_html(pngs: dict[str, bytes], name: str) -> str:
-    data = base64.b64encode(pngs[name]).decode()
-    return f'<img class="chart" alt="{name}" src="data:image/png;base64,{data}">'
+    return base64.b64encode(buffer.getvalue()).decode()
 
 
 def render_html(report: Report, pngs: dict[str, bytes]) -> str:
@@ -526,88 +507,52 @@ def render_html(report: Report, pngs: dict[str, bytes]) -> str:
     ]
     if report.unlabelled:
         cards.append((f"{report.unlabelled:,}", "rows without a label (not scored)"))
-    sections = [
-        f"<h1>{html.escape(report.title)}</h1>",
-        '<div class="cards">'
-        + "".join(f"<div class=card><b>{v}</b><span>{k}</span></div>" for v, k in cards)
-        + "</div>",
-    ]
-    if "training_curves.png" in pngs:
-        sections += ["<h2>Training</h2>", _chart_html(pngs, "training_curves.png")]
-    if report.results:
-        numbers = [
-            (html.escape(key), f"{value:.4g}")
-            for key, value in sorted(report.results.items())
-            if isinstance(value, int | float)
-        ]
-        sections += [
-            "<details><summary>all_results.json</summary>",
-            _table(["metric", "value"], numbers, (1,)),
-            "</details>",
-        ]
-    sections += [
-        "<h2>CER by label length</h2>",
-        f'<div class="row">{_chart_html(pngs, "cer_by_length.png")}{_scores_table(report.buckets, "characters")}</div>',
-    ]
-    for column, scores in report.groups.items():
-        table = _scores_table(scores, column)
-        if len(scores) > MAX_BARS:
-            table = f"<details><summary>all {len(scores)} {column}s</summary>{table}</details>"
-        chart = f"cer_by_{column}.png"
-        sections += [
-            f"<h2>CER by {column}</h2>",
-            f'<div class="row">{_chart_html(pngs, chart) if chart in pngs else ""}{table}</div>',
-        ]
-    confusion_rows = [
-        (
-            f'<span class="text">{html.escape(_symbol(ref))}</span>',
-            f'<span class="text">{html.escape(_symbol(hyp))}</span>',
-            n,
-        )
-        for ref, hyp, n in report.confusions
-    ]
-    sections += [
-        "<h2>Character confusions</h2>",
-        '<p class="muted">∅ = nothing: a character deleted (reference → ∅) or inserted (∅ → prediction). ␣ = space.</p>',
-        f'<div class="row">{_chart_html(pngs, "confusions.png")}{_table(["reference", "prediction", "count"], confusion_rows, (2,))}</div>',
-        f"<h2>The {len(report.worst)} worst lines</h2>",
-        '<p class="legend"><span class="sub">substituted</span><span class="del">deleted</span><span class="ins">inserted</span></p>',
-    ]
     extra = [column for column in GROUP_COLUMNS if column in report.groups]
-    worst_rows = []
-    for rank, (row, cer) in enumerate(report.worst, 1):
+    worst = []
+    for row, cer in report.worst:
         reference, prediction = highlight(row["label"], row["prediction"])
-        worst_rows.append(
-            (
-                rank,
-                f'<div class="image">{_image_html(row["image"])}</div>',
-                f'<div class="text"><small>ref</small>{_pieces_html(reference)}</div>'
-                f'<div class="text"><small>pred</small>{_pieces_html(prediction)}</div>',
-                f"{cer:.1f}",
-                *(html.escape(row.get(column, "")) for column in extra),
-            )
+        worst.append(
+            {
+                "image": row["image"],
+                "thumbnail": _thumbnail_png(row["image"]),
+                "reference": reference,
+                "prediction": prediction,
+                "cer": f"{cer:.1f}",
+                "extra": [row.get(column, "") for column in extra],
+            }
         )
-    table = _table(["#", "image", "reference / prediction", "CER %", *extra], worst_rows, (0, 3))
-    sections.append(f'<div class="scroll">{table}</div>')
-    if report.review:
-        review_rows = [
-            (
-                rank,
-                f'<div class="image">{_image_html(row["image"])}</div>',
-                f'<div class="text">{html.escape(row["prediction"])}</div>',
-                row["confidence"],
-                f"{cer:.1f}",
-            )
-            for rank, (row, cer) in enumerate(report.review, 1)
-        ]
-        review = _table(["#", "image", "prediction", "confidence", "CER %"], review_rows, (0, 3, 4))
-        sections += [
-            f"<h2>Review queue: the {len(report.review)} least confident lines</h2>",
-            f'<div class="scroll">{review}</div>',
-        ]
+    review = [
+        {
+            "image": row["image"],
+            "thumbnail": _thumbnail_png(row["image"]),
+            "text": row["prediction"],
+            "confidence": row["confidence"],
+            "cer": f"{cer:.1f}",
+        }
+        for row, cer in report.review
+    ]
     return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(report.title)}</title>'
-        f"<style>{CSS}</style></head><body><main>{''.join(sections)}</main></body></html>\n"
+        TEMPLATE.render(
+            title=report.title,
+            css=CSS,
+            cards=cards,
+            charts={name: base64.b64encode(data).decode() for name, data in pngs.items()},
+            results=[
+                (key, f"{value:.4g}")
+                for key, value in sorted(report.results.items())
+                if isinstance(value, int | float)
+            ],
+            buckets=_scores(report.buckets),
+            groups=[
+                {"column": column, "scores": _scores(scores), "collapsed": len(scores) > MAX_BARS}
+                for column, scores in report.groups.items()
+            ],
+            confusions=[(_symbol(ref), _symbol(hyp), n) for ref, hyp, n in report.confusions],
+            worst=worst,
+            extra=extra,
+            review=review,
+        )
+        + "\n"
     )
 
 

@@ -44,3 +44,17 @@ def test_link_check_sees_links():
     """The checker reads links at all: the README links to the script it is about."""
     assert "run_trocr.py" in _links(ROOT / "README.md")
     assert _anchor("Set-up: two commands") == "set-up-two-commands"
+
+
+def test_every_module_is_in_the_readme_layout_table():
+    """A newcomer finds every module of htr/ and data_prep/ in the README's layout table."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    layout = readme[readme.index("## Layout") :]
+    modules = [
+        path
+        for folder in ("htr", "data_prep")
+        for path in sorted((ROOT / folder).glob("*.py"))
+        if path.name != "__init__.py"
+    ]
+    missing = [path.relative_to(ROOT).as_posix() for path in modules if path.name not in layout]
+    assert not missing, f"add these to the README's layout table: {missing}"
