@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     except RecipeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    if not 1 <= args.from_stage <= len(stages):
+        parser.error(f"--from_stage must be 1 to {len(stages)}, the stages of {args.lineage}")
     for stage in stages[args.from_stage - 1 :]:
         print(f"# stage {stage.number}: {stage.recipe} (data/heldout CER it reached: {stage.held_out_cer})")
         if stage.note:

@@ -78,3 +78,11 @@ def test_a_stage_builds_what_its_recipe_reads():
 def test_parse_only_catches_a_bad_flag(monkeypatch):
     with pytest.raises(AssertionError, match="unknown arguments"):
         _parse_only("python -m htr.modeling build/x --encoder_widht 96", monkeypatch)
+
+
+def test_from_stage_starts_there_and_refuses_a_stage_that_does_not_exist(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert main(["--dry_run", "--from_stage", "13"]) == 0
+    assert capsys.readouterr().out.startswith("# stage 13: recipes/pretrain/13_hands_more.json")
+    with pytest.raises(SystemExit):
+        main(["--dry_run", "--from_stage", "14"])
