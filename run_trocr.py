@@ -10,7 +10,6 @@ The steps follow transformers' example scripts: parse → log → checkpoint →
 evaluate → predict → card/push.
 """
 
-import json
 import logging
 import os
 import sys
@@ -30,12 +29,11 @@ from transformers import (
 )
 from transformers.training_args import ParallelMode
 
-from htr.augment import AugmentCurriculum, Augmenter, AugmentError
+from htr.augment import AugmentCurriculum, Augmenter
 from htr.card import write_model_card
 from htr.checkpoints import last_complete_checkpoint
 from htr.data import (
     DataError,
-    DataPipelineError,
     ImageTextTransform,
     TrOCRCollator,
     label_lengths,
@@ -43,16 +41,17 @@ from htr.data import (
     order_by_difficulty,
     read_csv,
 )
+from htr.errors import HTRError
 from htr.images import PixelLimitError, pixel_limit, resolve_image_path
 from htr.metrics import build_compute_metrics, decode
 from htr.modeling import fix_model_config
-from htr.output_dir import OutputDirError, explain_write_error, lock_output_dir, release
+from htr.output_dir import explain_write_error, lock_output_dir, release
 from htr.pipeline import attach_pipeline
 from htr.predictions import write_predictions
-from htr.publish import PublishError, publish
-from htr.recipe import RecipeError, load_recipe, parse_recipe_and_cli, run_config
+from htr.publish import publish
+from htr.recipe import RecipeError, RunRecord, missing_inputs, parse_recipe_and_cli
 from htr.text import normalize_text
-from htr.trainer import LoggedEarlyStopping, NonFiniteLossError, TrOCRTrainer
+from htr.trainer import LoggedEarlyStopping, TrOCRTrainer
 from htr.validation import DataValidationError, validate_csv
 
 logger = logging.getLogger("run_trocr")
@@ -134,6 +133,9 @@ class DataTrainingArguments:
         default_factory=list, metadata={"help": "Hub dataset ids for the model card's metadata."}
     )
     language: str = field(default="en", metadata={"help": "Language code of the handwriting, for the card."})
+    license: str = field(
+        default="mit", metadata={"help": "Licence of the trained model, for the card (Hub id)."}
+    )
     skip_invalid_rows: bool = field(
         default=False,
         metadata={
@@ -199,8 +201,8 @@ class TrOCRTrainingArguments(Seq2SeqTrainingArguments):
 
 def adapt_training_args(
     training_args: TrOCRTrainingArguments, data_args: DataTrainingArguments
-) -> tuple[TrOCRTrainingArguments, str, bool]:
-    """Fix what a recipe cannot know or should not decide; return the arguments, precision and push flag.
+) -> tuple[TrOCRTrainingArguments, bool]:
+    """Fix what a recipe cannot know or should not decide; return the arguments and the push flag.
 
     * fp16 only on CUDA: fp16 autocast on CPU is ~10x slower than fp32, so CPU runs train in fp32.
     * CER/WER need generated text, so evaluation always uses ``predict_with_generate``.
@@ -210,15 +212,11 @@ def adapt_training_args(
     * Early stopping needs the best model tracked: by CER (lower is better) unless the recipe says otherwise.
     """
     overrides: dict = {"remove_unused_columns": False, "push_to_hub": False}
-    precision = "bf16 mixed precision" if training_args.bf16 else "fp32"
-    if training_args.fp16 and torch.cuda.is_available():
-        precision = "fp16 mixed precision"
-    elif training_args.fp16:
+    if training_args.fp16 and not torch.cuda.is_available():
         logger.warning(
             "fp16 was requested but there is no CUDA GPU: training in fp32 instead (fp16 on CPU crawls)."
         )
         overrides.update(fp16=False, fp16_full_eval=False)
-        precision = "fp32 (fp16 requested, no CUDA GPU)"
     if not torch.cuda.is_available():
         overrides["dataloader_pin_memory"] = False
     if (training_args.do_eval or training_args.do_predict) and not training_args.predict_with_generate:
@@ -232,7 +230,7 @@ def adapt_training_args(
         overrides["load_best_model_at_end"] = True
     overrides["generation_max_length"] = training_args.generation_max_length or data_args.max_target_length
     overrides["generation_num_beams"] = training_args.generation_num_beams or 1
-    return replace(training_args, **overrides), precision, training_args.push_to_hub
+    return replace(training_args, **overrides), training_args.push_to_hub
 
 
 def user_message(error: Exception) -> str:
@@ -243,7 +241,7 @@ def user_message(error: Exception) -> str:
     return text
 
 
-class LaunchError(RuntimeError):
+class LaunchError(HTRError, RuntimeError):
     """A launch that would silently run N independent copies of the training."""
 
 
@@ -278,6 +276,7 @@ def main(argv: list[str] | None = None) -> None:
     # 1. Parse the recipe and the command-line overrides.
     parser = HfArgumentParser((ModelArguments, DataTrainingArguments, TrOCRTrainingArguments))
     argv = sys.argv[1:] if argv is None else argv
+    recipe = argv[0] if argv and argv[0].endswith(".json") else None
     try:
         model_args, data_args, training_args = parse_recipe_and_cli(parser, argv)
         pixel_limit()  # a bad HTR_MAX_IMAGE_PIXELS fails here, in one line, not per image in a worker
@@ -287,7 +286,10 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(
             "--max_steps 0 would still take one optimizer step; give a positive number, or -1 for epochs"
         )
-    recipe = argv[0] if argv and argv[0].endswith(".json") else None
+    inputs = [data_args.train_file if training_args.do_train else None, data_args.validation_file]
+    inputs.append(data_args.test_file if training_args.do_predict else None)
+    if recipe and (missing := missing_inputs(recipe, inputs, model_args.model_name_or_path)):
+        raise RecipeError(missing)  # "data/smoke/english.csv does not exist; prepare with: ..."
 
     # 2. Logging: the main process logs at INFO, the others only warnings.
     logging.basicConfig(
@@ -304,7 +306,8 @@ def main(argv: list[str] | None = None) -> None:
     transformers.utils.logging.set_verbosity(log_level)
     transformers.utils.logging.enable_default_handler()
     transformers.utils.logging.enable_explicit_format()
-    training_args, precision, push_to_hub = adapt_training_args(training_args, data_args)
+    fp16_requested = training_args.fp16
+    training_args, push_to_hub = adapt_training_args(training_args, data_args)
     logger.info("Training/evaluation parameters %s", training_args)
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if launched > 1 and training_args.parallel_mode != ParallelMode.DISTRIBUTED:
@@ -439,7 +442,7 @@ def main(argv: list[str] | None = None) -> None:
         eval_dataset=model_inputs.get("validation") if training_args.do_eval else None,
         processing_class=processor,
         data_collator=TrOCRCollator(),
-        compute_metrics=build_compute_metrics(processor.tokenizer),
+        compute_metrics=build_compute_metrics(processor.tokenizer, data_args.text_normalization),
         callbacks=callbacks,
         train_label_lengths=label_lengths(
             splits["train"], processor, data_args.label_column_name, data_args.text_normalization
@@ -449,18 +452,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     if trainer.is_world_process_zero():
         output_dir.mkdir(parents=True, exist_ok=True)
-        config = run_config(
+        RunRecord.of(
             model_args,
             data_args,
             training_args,
             recipe=recipe,
-            resolved_recipe=load_recipe(recipe) if recipe else {},
-            precision=precision,
             world_size=training_args.world_size,
-        )
-        (output_dir / "run_config.json").write_text(
-            json.dumps(config, indent=2, default=str), encoding="utf-8"
-        )
+            fp16_requested=fp16_requested,
+        ).write(output_dir)
 
     # 8. Train; save the model with its processor and its image-to-text pipeline (htr/pipeline.py).
     if training_args.do_train:
@@ -498,6 +497,7 @@ def main(argv: list[str] | None = None) -> None:
         if trainer.is_world_process_zero():
             test, image_root = splits["test"], data_args.image_root
             predictions = decode(results.predictions, processor.tokenizer)
+            clean = normalize_text if data_args.text_normalization else str  # as trained and scored
             rows = (
                 {
                     **row,
@@ -506,8 +506,8 @@ def main(argv: list[str] | None = None) -> None:
                             row[data_args.image_column_name], sources["test"].parent, image_root
                         ).resolve()
                     ),
-                    "label": normalize_text(row[data_args.label_column_name]),
-                    "prediction": normalize_text(prediction),
+                    "label": clean(row[data_args.label_column_name]),
+                    "prediction": clean(prediction),
                 }
                 for row, prediction in zip(test, predictions, strict=True)
             )
@@ -516,7 +516,9 @@ def main(argv: list[str] | None = None) -> None:
                 for c in test.column_names
                 if c not in (data_args.image_column_name, data_args.label_column_name)
             ]
-            write_predictions(output_dir / "predictions_test.csv", rows, extra_columns=extra)
+            write_predictions(
+                output_dir / "predictions_test.csv", rows, extra, normalize=data_args.text_normalization
+            )
 
     # 11. Write the model card, and publish what the user means to publish.
     if trainer.is_world_process_zero():
@@ -538,17 +540,7 @@ def main(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":
     try:
         main()
-    except (
-        RecipeError,
-        AugmentError,
-        DataError,
-        DataValidationError,
-        DataPipelineError,
-        NonFiniteLossError,
-        LaunchError,
-        PublishError,
-        OutputDirError,
-    ) as error:
+    except HTRError as error:
         # Problems the user can fix: one clear message (the model stays on disk), no deep traceback.
         sys.exit(f"error: {user_message(error)}")
     except (OSError, RuntimeError) as error:

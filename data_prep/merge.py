@@ -14,7 +14,8 @@ report. Reasons:
 * ``invalid_split``: a split value other than train / validation / test (``val``, ``valid``,
   ``dev`` are accepted as validation);
 * ``missing_image``: the file does not exist;
-* ``unreadable_image``: PIL cannot open and ``verify()`` it (checked in a process pool);
+* ``unreadable_image``: training would refuse it (``htr.images.inspect_image``: missing, empty, truncated,
+  corrupt, too large; checked in a process pool);
 * ``duplicate``: same normalised label *and* byte-identical image (SHA-1 of the file) as an
   earlier row, which covers the same file listed twice and copies of it under other names. The
   first occurrence in input order is kept. Same label on a different image is not a duplicate.
@@ -47,11 +48,11 @@ from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from PIL import Image
 
 from data_prep._dataset_csv import SPLIT_ALIASES, SPLITS, relative_path, write_csv
 from data_prep._parallel import default_workers, parallel_map
-from htr.images import resolve_image_path
+from htr.errors import HTRError
+from htr.images import BadImageError, inspect_image, resolve_image_path
 from htr.text import normalize_text
 
 REPORT_NAME = "data_report.md"
@@ -63,7 +64,7 @@ LISTED_LONG_LABELS = 50
 LISTED_LEAKS = 20
 
 
-class MergeError(ValueError):
+class MergeError(HTRError, ValueError):
     """Input the merge will not guess about: writers in two splits, rows without a split."""
 
 
@@ -206,26 +207,27 @@ def resolve_writer_leaks(records: list[Record], fix: bool) -> list[WriterMove]:
     return moves
 
 
-def inspect_image(path: Path) -> tuple[str, str]:
-    """(SHA-1 of the file, "") if PIL can open and verify it, else ("", why not)."""
+def fingerprint(path: Path) -> tuple[str, str]:
+    """(SHA-1 of the file, "") if training would open it (``htr.images.inspect_image``), else ("", why not)."""
     try:
-        with Image.open(path) as image:
-            image.verify()
+        inspect_image(path)
         data = path.read_bytes()
-    except Exception as error:  # PIL signals broken files with OSError, SyntaxError, ValueError, ...
-        return "", f"{type(error).__name__}: {error}"
+    except (BadImageError, OSError) as error:
+        return "", str(error.reason if isinstance(error, BadImageError) else error)
     return hashlib.sha1(data).hexdigest(), ""
 
 
-def label_lengths(labels: list[str], tokenizer: str | None) -> tuple[list[int], str]:
-    """Length of each label in characters, or in tokens (special tokens included) of ``tokenizer``."""
+def measured_lengths(labels: list[str], tokenizer: str | None) -> tuple[list[int], str]:
+    """Length of each label in characters, or in tokens of ``tokenizer`` counted as training counts them."""
     if tokenizer is None:
         return [len(label) for label in labels], "characters"
     if not labels:
         return [], "tokens"
     from transformers import AutoTokenizer  # imported only when asked: it takes seconds
 
-    return [len(ids) for ids in AutoTokenizer.from_pretrained(tokenizer)(labels).input_ids], "tokens"
+    from htr.data import token_lengths
+
+    return token_lengths(labels, AutoTokenizer.from_pretrained(tokenizer)), "tokens"
 
 
 def merge(
@@ -251,7 +253,7 @@ def merge(
             result.dropped.append(dropped)
     first_seen: dict[tuple[str, str], Record] = {}
     for record, (digest, error) in zip(
-        candidates, parallel_map(inspect_image, [record.image for record in candidates], workers), strict=True
+        candidates, parallel_map(fingerprint, [record.image for record in candidates], workers), strict=True
     ):
         if error:
             result.dropped.append(Dropped(record, "unreadable_image", error))
@@ -264,7 +266,7 @@ def merge(
             result.dropped.append(Dropped(record, "duplicate", detail))
     result.default_split_rows = assign_default_split(result.kept, default_split)
     result.writer_moves = resolve_writer_leaks(result.kept, fix_writer_leaks)
-    result.lengths, result.length_unit = label_lengths([record.label for record in result.kept], tokenizer)
+    result.lengths, result.length_unit = measured_lengths([record.label for record in result.kept], tokenizer)
     write_outputs(result)
     return result
 

@@ -1,7 +1,7 @@
 """The exact synthetic data each shipped recipe trains and tests on, one command per recipe.
 
     python -m data_prep.presets quickstart     # before recipes/quickstart.json
-    python -m data_prep.presets pretrain       # before recipes/pretrain/*.json (stages 1-13)
+    python -m data_prep.presets pretrain       # every pretraining set (--only SET...: some of them)
     python -m data_prep.presets smoke          # before recipes/smoke.json
     python -m data_prep.presets scan_test      # test set (a): the held-out hands rendered as scans vary
     python -m data_prep.presets scan_val       # its validation twin in training hands (choose on this)
@@ -33,8 +33,7 @@ HELDOUT = {
     "augment": "light",
     "grid": True,
 }
-# stages 4-5 (recipes/pretrain/04_fonts.json, 05_fonts_restart.json): 82 fonts, a quarter in block capitals,
-# uneven letters; stage 6 is the same spec with another seed
+# 82 fonts, a quarter in block capitals, uneven letters (fresh copies: the same spec with another seed)
 FONTS = {
     "out_dir": DATA / "pretrain_fonts",
     "num_samples": 120_000,
@@ -43,8 +42,7 @@ FONTS = {
     "kind": "mixed",
     "augment": "strong",
 }
-# stage 8 (recipes/pretrain/08_glyphs.json): stage 7's fonts, letters crowded or spaced and turned; stages 9-11 are
-# the same spec with other seeds
+# 166 fonts, letters crowded or spaced and turned (fresh copies: the same spec with other seeds)
 GLYPHS = {
     "out_dir": DATA / "pretrain_glyphs",
     "num_samples": 100_000,
@@ -98,8 +96,8 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
             "augment": "none",
         },
     ],
-    "pretrain": [
-        {  # stage 1 (recipes/pretrain/01_words.json): single words, where attention learns to align fast
+    "pretrain": [  # which stage reads which set: each recipe's "prepare" (recipes/pretrain/lineage.json)
+        {  # single words, where attention learns to align fast
             "out_dir": DATA / "pretrain_words",
             "num_samples": 20_000,
             "fonts": "train",
@@ -107,7 +105,7 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
             "kind": "words",
             "augment": "light",
         },
-        {  # stage 2 (recipes/pretrain/02_synthetic.json): half words, half lines of 3-6 words
+        {  # half words, half lines of 3-6 words
             "out_dir": DATA / "pretrain",
             "num_samples": 100_000,
             "fonts": "train",
@@ -115,7 +113,7 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
             "kind": "mixed",
             "augment": "strong",
         },
-        {  # stage 3 (recipes/pretrain/03_mix.json): the same mix, with printed fonts for variety of letterforms
+        {  # the same mix, with printed fonts for variety of letterforms
             "out_dir": DATA / "pretrain_mix",
             "num_samples": 40_000,
             "fonts": ["train", "print"],
@@ -124,9 +122,8 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
             "augment": "strong",
         },
         FONTS,
-        # stage 6 (recipes/pretrain/06_fonts_fresh.json): the same recipe, fresh images (another seed)
         {**FONTS, "out_dir": DATA / "pretrain_fonts_fresh", "seed": 41},
-        {  # stage 7 (recipes/pretrain/07_hands.json): 84 more hands, Google Fonts' handwriting (fonts "web")
+        {  # 84 more hands, Google Fonts' handwriting (fonts "web")
             "out_dir": DATA / "pretrain_hands",
             "num_samples": 100_000,
             "fonts": ["train", "web", "print"],
@@ -135,13 +132,11 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
             "augment": "strong",
         },
         GLYPHS,
-        # stages 9-12 (recipes/pretrain/09_glyphs_fresh.json, 10_glyphs_fresh2.json, 11_glyphs_fresh3.json,
-        # 12_glyphs_fresh4.json): the same recipe, fresh images (other seeds)
         {**GLYPHS, "out_dir": DATA / "pretrain_glyphs_fresh", "seed": 71},
         {**GLYPHS, "out_dir": DATA / "pretrain_glyphs_fresh2", "seed": 81},
         {**GLYPHS, "out_dir": DATA / "pretrain_glyphs_fresh3", "seed": 91},
         {**GLYPHS, "out_dir": DATA / "pretrain_glyphs_fresh4", "seed": 101},
-        {  # stage 13 (recipes/pretrain/13_hands_more.json): stage 8's recipe with 59 more hands (fonts "web_more")
+        {  # GLYPHS' recipe with 59 more hands (fonts "web_more")
             "out_dir": DATA / "pretrain_hands_more",
             "num_samples": 100_000,
             "fonts": ["train", "web", "print", "web_more"],
@@ -175,10 +170,23 @@ def _recorded(spec: dict[str, Any]) -> str:
     return json.dumps({key: str(value) if isinstance(value, Path) else value for key, value in spec.items()})
 
 
-def build(name: str, workers: int = 2) -> list[Path]:
-    """Generate (or reuse) every set of preset ``name``; return their CSV paths."""
+def select(name: str, only: list[str] | None = None) -> list[dict[str, Any]]:
+    """The specs of preset ``name``, or only the sets whose folder is named in ``only`` (e.g. ``pretrain_words``)."""
+    specs = PRESETS[name]
+    if not only:
+        return specs
+    folders = [Path(spec["out_dir"]).name for spec in specs]
+    if unknown := sorted(set(only) - set(folders)):
+        raise SystemExit(
+            f"error: preset {name} has no set {', '.join(unknown)}; its sets: {', '.join(folders)}"
+        )
+    return [spec for spec in specs if Path(spec["out_dir"]).name in only]
+
+
+def build(name: str, workers: int = 2, only: list[str] | None = None) -> list[Path]:
+    """Generate (or reuse) the sets of preset ``name`` (all, or those in ``only``); return their CSV paths."""
     paths = []
-    for spec in PRESETS[name]:
+    for spec in select(name, only):
         csv_path = Path(spec["out_dir"]) / "english.csv"
         record = Path(spec["out_dir"]) / SPEC_NAME
         if (
@@ -210,8 +218,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("preset", choices=sorted(PRESETS), help="which recipe's data to build")
     parser.add_argument("--workers", type=int, default=2, help="rendering processes")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="SET",
+        help="build only these sets of the preset, by folder name (e.g. pretrain_words heldout)",
+    )
     args = parser.parse_args()
-    build(args.preset, workers=args.workers)
+    build(args.preset, workers=args.workers, only=args.only)
 
 
 if __name__ == "__main__":

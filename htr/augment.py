@@ -31,12 +31,14 @@ import torch
 from PIL import Image, ImageDraw
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from htr.errors import HTRError
+
 logger = logging.getLogger(__name__)
 
 PAPER = 255  # fill for everything a transform uncovers: white paper, never black bars
 
 
-class AugmentError(ValueError):
+class AugmentError(HTRError, ValueError):
     """An ``augment`` value that names no preset or transform, with the names that exist."""
 
 

@@ -19,7 +19,9 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
+from htr.errors import HTRError
 from htr.pipeline import pipeline_attached
+from htr.recipe import RunRecord
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +33,7 @@ FRAMEWORKS = ("transformers", "torch", "datasets", "tokenizers")
 LANGUAGE_NAMES = {"en": "English"}
 
 
-class CardError(ValueError):
+class CardError(HTRError, ValueError):
     """An output dir the card cannot be written from, with what to do about it."""
 
 
@@ -130,19 +132,13 @@ def eval_results(
     ]
 
 
-def _hyperparameters(run: dict[str, Any], image_size: str | None) -> list[tuple[str, str]]:
+def _hyperparameters(run: RunRecord, image_size: str | None) -> list[tuple[str, str]]:
     """The settings that decide the result, as the run actually used them (effective batch included)."""
-    model_args, data_args, training = (
-        run.get("model_args", {}),
-        run.get("data_args", {}),
-        run["training_args"],
-    )
+    model_args, data_args, training = run.model_args, run.data_args, run.training_args
     per_device = training.get("per_device_train_batch_size", 1)
     accumulation = training.get("gradient_accumulation_steps", 1)
-    world_size = run.get("world_size", 1)
-    precision = run.get("precision") or (
-        "bf16" if training.get("bf16") else "fp16" if training.get("fp16") else "fp32"
-    )
+    world_size = run.world_size
+    precision = run.precision
     warmup = training.get("warmup_steps", 0)
     max_steps = training.get("max_steps", -1)
     rows = [
@@ -177,17 +173,14 @@ def build_model_card(output_dir: str | Path, repo_id: str | None = None) -> Mode
     usage snippet always loads something that exists.
     """
     output_dir = Path(output_dir)
-    run = _read_json(output_dir / "run_config.json")
-    if "training_args" not in run:
+    try:
+        run = RunRecord.read(output_dir)
+    except (OSError, ValueError, KeyError, TypeError):
         raise CardError(
-            f"{output_dir / 'run_config.json'} is missing or has no training_args: point at the output dir of "
+            f"{output_dir / RunRecord.FILE} is missing or has no training_args: point at the output dir of "
             "a finished `run_trocr.py` run."
-        )
-    model_args, data_args, training = (
-        run.get("model_args", {}),
-        run.get("data_args", {}),
-        run["training_args"],
-    )
+        ) from None
+    model_args, data_args, training = run.model_args, run.data_args, run.training_args
     results = scores(_read_json(output_dir / "all_results.json"))
     model_id = repo_id or training.get("hub_model_id") or str(output_dir)
     model_name = model_id.rstrip("/").split("/")[-1]
@@ -200,8 +193,8 @@ def build_model_card(output_dir: str | Path, repo_id: str | None = None) -> Mode
         split: dataset_name or (_short_path(files[split]) if files[split] else "held-out training rows")
         for split in SPLITS.values()
     }
-    num_beams = data_args.get("num_beams") or training.get("generation_num_beams")
-    max_length = data_args.get("generation_max_length") or training.get("generation_max_length")
+    num_beams = training.get("generation_num_beams")
+    max_length = training.get("generation_max_length")
     decoding = decoding_setup(num_beams) + (f", max length {max_length}" if max_length else "")
     language = data_args.get("language") or "en"
     image_size, keeps_aspect = processor_image_size(output_dir)
@@ -214,7 +207,7 @@ def build_model_card(output_dir: str | Path, repo_id: str | None = None) -> Mode
         base_model=_hub_id(model_args.get("model_name_or_path")),
         datasets=dataset_ids or None,
         language=language,
-        license=model_args.get("license") or data_args.get("license") or "mit",
+        license=data_args.get("license") or "mit",
         tags=TAGS,
         model_name=model_name,
         eval_results=eval_results(results, dataset_names, dataset_type, decoding_setup(num_beams)) or None,
@@ -242,7 +235,7 @@ def build_model_card(output_dir: str | Path, repo_id: str | None = None) -> Mode
         generate_kwargs=generate_kwargs,
         pipeline=pipeline_attached(output_dir),
         generation_max_length=max_length,
-        recipe=run.get("recipe"),
+        recipe=run.recipe,
         framework_versions=framework_versions(),
     )
 

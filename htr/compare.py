@@ -18,7 +18,7 @@ from pathlib import Path
 import jiwer
 import numpy as np
 
-from htr.report import ReportError, load_inputs
+from htr.predictions import PredictionsError, load_inputs
 from htr.text import normalize_text
 
 
@@ -59,7 +59,7 @@ def paired_rows(
     only_b = set(b_by_image) - {row["image"] for row in a_rows}
     if only_a or only_b:
         example = only_a[0] if only_a else sorted(only_b)[0]
-        raise ReportError(
+        raise PredictionsError(
             f"{a_name} and {b_name} do not cover the same images ({len(only_a)} only in A, {len(only_b)} only "
             f"in B, e.g. {example}): predict both models on the same test CSV"
         )
@@ -68,9 +68,11 @@ def paired_rows(
         other = b_by_image[row["image"]]
         label = normalize_text(row["label"])
         if not label:
-            raise ReportError(f"{a_name}, line {number}: {row['image']} has no label, so nothing to score")
+            raise PredictionsError(
+                f"{a_name}, line {number}: {row['image']} has no label, so nothing to score"
+            )
         if label != normalize_text(other["label"]):
-            raise ReportError(
+            raise PredictionsError(
                 f"{row['image']} has label {row['label']!r} in {a_name} but {other['label']!r} in {b_name}: "
                 "the two runs were scored against different references"
             )
@@ -135,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> Comparison:
     args = parser.parse_args(argv)
     try:
         rows = paired_rows(load_inputs(args.a)[0], load_inputs(args.b)[0], str(args.a), str(args.b))
-    except ReportError as error:
+    except PredictionsError as error:
         parser.error(str(error))
     result = compare(rows, args.resamples, args.seed)
     print(f"{result.rows} rows; A = {args.a}, B = {args.b}")

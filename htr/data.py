@@ -16,19 +16,20 @@ from typing import Any
 import torch
 from datasets import Dataset, DatasetDict, load_dataset
 from PIL import Image
-from transformers import ProcessorMixin
+from transformers import PreTrainedTokenizerBase, ProcessorMixin
 
+from htr.errors import HTRError
 from htr.images import BadImageError, open_image, resolve_image_path
 from htr.text import SPLIT_NAMES, normalize_text
 
 logger = logging.getLogger(__name__)
 
 
-class DataError(ValueError):
+class DataError(HTRError, ValueError):
     """Data that cannot be split or ordered as asked, with the file and what to change."""
 
 
-class DataPipelineError(RuntimeError):
+class DataPipelineError(HTRError, RuntimeError):
     """A row that failed while training, reported with its image path instead of a DataLoader traceback."""
 
 
@@ -198,8 +199,13 @@ def label_lengths(
     for first in range(0, len(dataset), chunk_size):
         texts = dataset[first : first + chunk_size][label_column]
         texts = [normalize_text(text) if normalize else text for text in texts]
-        lengths += processor.tokenizer(texts, return_attention_mask=False, return_length=True)["length"]
+        lengths += token_lengths(texts, processor.tokenizer)
     return lengths
+
+
+def token_lengths(texts: list[str], tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """Tokens per text, special tokens included: the length a label has in training."""
+    return tokenizer(texts, return_attention_mask=False, return_length=True)["length"]
 
 
 def order_by_difficulty(dataset: Dataset, column: str, path: str | Path) -> Dataset:

@@ -30,6 +30,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from htr.errors import HTRError
+
 # One definition, in the standalone file that model folders carry beside pipeline.py.
 from htr.reading import shape_problem
 from htr.reading import to_rgb as _to_rgb
@@ -46,7 +48,7 @@ _SIGNATURES = {
 }
 
 
-class BadImageError(ValueError):
+class BadImageError(HTRError, ValueError):
     """An image that cannot be used, with the path and what to do about it.
 
     ``kind`` is a short stable code (``missing_file``, ``corrupt``, ...) so reports can group rows.
@@ -71,7 +73,7 @@ class ImageInfo:
     n_frames: int | None
 
 
-class PixelLimitError(ValueError):
+class PixelLimitError(HTRError, ValueError):
     """``HTR_MAX_IMAGE_PIXELS`` is not a number: a one-line error, not a traceback at import."""
 
 

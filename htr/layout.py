@@ -14,6 +14,8 @@ from pathlib import Path
 
 from lxml import etree
 
+from htr.errors import HTRError
+
 ALTO_NS = "http://www.loc.gov/standards/alto/ns-v4#"
 PAGE_NS = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
@@ -24,7 +26,7 @@ CREATOR = "htr.pages (TrOCR handwriting recipes)"
 Point = tuple[int, int]
 
 
-class LayoutError(ValueError):
+class LayoutError(HTRError, ValueError):
     """A PAGE/ALTO file this module cannot read, with the file and the element named."""
 
 

@@ -10,12 +10,13 @@ import math
 
 from PIL import Image, ImageDraw
 
+from htr.errors import HTRError
 from htr.layout import Line, bounding_box
 
 MIN_ANGLE_DEGREES = 0.5  # below this a rotation only blurs the crop
 
 
-class CropError(ValueError):
+class CropError(HTRError, ValueError):
     """A line whose geometry gives no image (fewer than 3 polygon points, outside the page)."""
 
 

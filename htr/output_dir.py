@@ -21,6 +21,8 @@ import socket
 import time
 from pathlib import Path
 
+from htr.errors import HTRError
+
 logger = logging.getLogger(__name__)
 
 LOCK_FILE = ".run_trocr.lock"
@@ -29,7 +31,7 @@ _TORCH_WRITE_FAILURES = ("inline_container.cc", "PytorchStreamWriter failed", "f
 _held: list[Path] = []  # the output dir this process holds, for errors that name no file
 
 
-class OutputDirError(RuntimeError):
+class OutputDirError(HTRError, RuntimeError):
     """The output dir is in use by another run, or cannot be written: what to do instead."""
 
 

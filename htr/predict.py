@@ -27,6 +27,7 @@ from PIL import Image
 from transformers import AutoProcessor, ProcessorMixin, VisionEncoderDecoderModel
 
 from htr.data import read_csv
+from htr.errors import HTRError
 from htr.images import (
     IMAGE_SUFFIXES,
     BadImageError,
@@ -51,7 +52,7 @@ DEFAULT_MAX_LENGTH = 128
 CONFIDENCE_COLUMN = "confidence"
 
 
-class InputError(ValueError):
+class InputError(HTRError, ValueError):
     """An input that cannot be used at all (missing path, CSV without the image column)."""
 
 

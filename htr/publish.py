@@ -44,6 +44,7 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError, HTTPError,
 from huggingface_hub.utils import validate_repo_id
 
 from htr.card import CardError, write_model_card
+from htr.errors import HTRError
 from htr.pipeline import MODULE_FILES as PIPELINE_FILES
 from htr.pipeline import attach_pipeline
 
@@ -73,7 +74,7 @@ LOGIN_HINT = "run `hf auth login` with a write token, or set HF_TOKEN"
 DEFAULT_COMMIT_MESSAGE = "Upload fine-tuned TrOCR model, processor and model card"
 
 
-class PublishError(RuntimeError):
+class PublishError(HTRError, RuntimeError):
     """Why nothing (more) was published, and what to do about it."""
 
 

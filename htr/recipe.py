@@ -7,21 +7,30 @@ values become the parser's defaults and the command line is parsed on top of the
 A recipe may name a ``"base"`` recipe and hold only what differs from it (the pretraining stages in
 ``recipes/pretrain/`` do); ``load_recipe`` resolves the chain, so the parsed arguments, and with them
 ``run_config.json``, are the complete, resolved recipe.
+
+A recipe also says how to make what it reads: ``"prepare"``, the commands that build its data and starting
+model (the nearest recipe in the chain that has one wins). It is not an argument; ``run_trocr.py`` prints
+it when an input is missing, and ``htr.lineage`` runs it.
 """
 
 import difflib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from transformers import HfArgumentParser, TrainingArguments
 
+from htr.errors import HTRError
+
 # Fields that would store a secret in the recipe copy, training_args.bin and the card.
 SECRET_FIELDS = ("hub_token",)
+PREPARE = (
+    "prepare"  # the recipe's preparation commands: recorded with the recipe, never parsed as an argument
+)
 
 
-class RecipeError(ValueError):
+class RecipeError(HTRError, ValueError):
     """A recipe or command line that cannot be run, with what to change."""
 
 
@@ -53,9 +62,9 @@ def _check_flags(parser: HfArgumentParser, argv: list[str]) -> None:
         name = _flag_name(arg)
         if name is None:
             continue
-        for field in SECRET_FIELDS:
-            if (field.startswith(name) and len(name) >= 3) or name == field:
-                raise _secret_refused(field)
+        for secret in SECRET_FIELDS:
+            if (secret.startswith(name) and len(name) >= 3) or name == secret:
+                raise _secret_refused(secret)
         if name not in flags:
             close = difflib.get_close_matches(name, flags, n=1)
             hint = f"; did you mean --{close[0]}?" if close else ""
@@ -105,6 +114,12 @@ def load_recipe(path: Path | str) -> dict[str, Any]:
                 '({"field": value, ...})'
             )
         base = layer.pop("base", None)
+        prepare = layer.get(PREPARE, [])
+        if not (isinstance(prepare, list) and all(isinstance(command, str) for command in prepare)):
+            raise RecipeError(
+                f"Recipe {path}: '{PREPARE}' must be a list of shell commands, e.g. "
+                '["python -m data_prep.presets smoke"]'
+            )
         layers.append(layer)
         if base is None:
             break
@@ -126,6 +141,8 @@ def parse_recipe_and_cli(parser: HfArgumentParser, argv: list[str]) -> tuple[Any
         argv = argv[1:]
         known = {action.dest: action for action in parser._actions}
         for key, value in recipe.items():
+            if key == PREPARE:
+                continue
             if key in SECRET_FIELDS:
                 raise _secret_refused(key)
             if key not in known:
@@ -134,18 +151,86 @@ def parse_recipe_and_cli(parser: HfArgumentParser, argv: list[str]) -> tuple[Any
                 raise RecipeError(f"Recipe {recipe_path}: unknown field '{key}'{hint}")
             _check_kind(recipe_path, key, value, known[key])
             known[key].required = False
-        parser.set_defaults(**recipe)
+        parser.set_defaults(**{key: value for key, value in recipe.items() if key != PREPARE})
     _check_flags(parser, argv)
     return parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False)
 
 
-def run_config(
-    model_args: Any, data_args: Any, training_args: TrainingArguments, **extra: Any
-) -> dict[str, Any]:
-    """What a run actually used, for `run_config.json` and the model card (tokens masked)."""
-    return {
-        "model_args": asdict(model_args),
-        "data_args": asdict(data_args),
-        "training_args": training_args.to_dict(),
-        **extra,
-    }
+def missing_inputs(recipe_path: Path | str, paths: list[str | None], model: str) -> str | None:
+    """What a run cannot start without and the recipe's commands that make it, as one message; None if all is there.
+
+    ``paths`` are the data files the run reads; ``model`` counts only when the recipe's preparation builds
+    it (otherwise it may be a Hub id).
+    """
+    prepare = load_recipe(recipe_path).get(PREPARE, [])
+    missing = list(dict.fromkeys(path for path in paths if path and not Path(path).exists()))
+    if not Path(model).exists() and any(model in command.split() for command in prepare):
+        missing.insert(0, model)
+    if not missing:
+        return None
+    how = " && ".join(prepare) if prepare else f"the commands that build them ({recipe_path} names none)"
+    return f"{', '.join(missing)} {'does' if len(missing) == 1 else 'do'} not exist; prepare with: {how}"
+
+
+def precision(fp16: bool, bf16: bool, fp16_requested: bool = False) -> str:
+    """The precision a run trains in, named the one way the log, the loss guard, the record and the card use."""
+    if fp16:
+        return "fp16 mixed precision"
+    if bf16:
+        return "bf16 mixed precision"
+    return "fp32 (fp16 requested, no CUDA GPU)" if fp16_requested else "fp32"
+
+
+@dataclass
+class RunRecord:
+    """What a run actually used, as ``run_config.json`` holds it and ``htr.card`` reads it (tokens masked).
+
+    The three argument groups are the parsed dataclasses as dicts, so every key is a real argument name
+    (``training_args["generation_num_beams"]``), never a name a reader made up.
+    """
+
+    model_args: dict[str, Any]
+    data_args: dict[str, Any]
+    training_args: dict[str, Any]
+    precision: str
+    world_size: int = 1
+    recipe: str | None = None
+    resolved_recipe: dict[str, Any] = field(default_factory=dict)
+
+    FILE = "run_config.json"
+
+    @classmethod
+    def of(
+        cls,
+        model_args: Any,
+        data_args: Any,
+        training_args: TrainingArguments,
+        recipe: str | None = None,
+        world_size: int = 1,
+        fp16_requested: bool = False,
+    ) -> "RunRecord":
+        """The record of a run from its parsed arguments (``training_args`` after run_trocr's adaptation)."""
+        return cls(
+            model_args=asdict(model_args),
+            data_args=asdict(data_args),
+            training_args=training_args.to_dict(),  # masks hub_token
+            precision=precision(training_args.fp16, training_args.bf16, fp16_requested),
+            world_size=world_size,
+            recipe=recipe,
+            resolved_recipe=load_recipe(recipe) if recipe else {},
+        )
+
+    def write(self, output_dir: Path) -> Path:
+        path = Path(output_dir) / self.FILE
+        path.write_text(json.dumps(asdict(self), indent=2, default=str), encoding="utf-8")
+        return path
+
+    @classmethod
+    def read(cls, output_dir: Path) -> "RunRecord":
+        """The record in ``output_dir``; KeyError/OSError/ValueError when there is none or it is not one."""
+        data = json.loads((Path(output_dir) / cls.FILE).read_text(encoding="utf-8"))
+        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        if "precision" not in known:  # recorded before the record carried it
+            training = data["training_args"]
+            known["precision"] = precision(bool(training.get("fp16")), bool(training.get("bf16")))
+        return cls(**known)

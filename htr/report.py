@@ -13,9 +13,7 @@ highlighted, counts the most frequent character confusions, and plots the traini
 import argparse
 import base64
 import functools
-import html
 import io
-import json
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -23,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import jiwer
 import numpy as np
 from matplotlib import rc_context
@@ -33,12 +32,11 @@ from PIL import Image
 
 from htr.images import BadImageError, open_image
 from htr.metrics import error_rates, row_cer
-from htr.predictions import read_predictions
+from htr.predictions import PredictionsError, load_inputs
 from htr.text import normalize_text
 
 logger = logging.getLogger(__name__)
 
-PREDICTIONS_FILE = "predictions_test.csv"
 LENGTH_BUCKETS = ((1, 5), (6, 10), (11, 20), (21, 40), (41, None))
 BUCKET_NAMES = [f"{low}–{high}" if high else f"{low}+" for low, high in LENGTH_BUCKETS]
 GROUP_COLUMNS = ("source", "writer")
@@ -68,8 +66,8 @@ STYLE = {
 }
 
 
-class ReportError(ValueError):
-    """Input the report cannot be made from, with what to do about it."""
+class ReportError(PredictionsError):
+    """Predictions the report cannot be made from (no labelled row), with what to do about it."""
 
 
 @dataclass(frozen=True)
@@ -478,44 +476,25 @@ th { background: #f1f5f9; font-weight: 600; white-space: nowrap; } td.num { text
 """
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[int] = ()) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="num">{cell}</td>' if index in numeric else f"<td>{cell}</td>"
-            for index, cell in enumerate(row)
-        )
-        + "</tr>"
-        for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+TEMPLATE = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
+    autoescape=True,  # labels, predictions, paths and titles are data, never markup
+    undefined=jinja2.StrictUndefined,
+).get_template("report.html.j2")
 
 
-def _scores_table(scores: Sequence[Score], name: str) -> str:
-    rows = [(html.escape(s.name), s.rows, f"{s.cer:.2f}", f"{s.wer:.2f}") for s in scores]
-    return _table([name, "lines", "CER %", "WER %"], rows, numeric=(1, 2, 3))
+def _scores(scores: Sequence[Score]) -> list[tuple[str, int, str, str]]:
+    return [(s.name, s.rows, f"{s.cer:.2f}", f"{s.wer:.2f}") for s in scores]
 
 
-def _pieces_html(pieces: Sequence[tuple[str, str]]) -> str:
-    return "".join(
-        f'<span class="{style}">{html.escape(text)}</span>' if style else html.escape(text)
-        for style, text in pieces
-    )
-
-
-def _image_html(path: str) -> str:
+def _thumbnail_png(path: str) -> str | None:
+    """The row's image as base64 PNG for an ``<img>``, or None when it cannot be opened."""
     image = _thumbnail(path)
     if image is None:
-        return '<span class="muted">image not found</span>'
+        return None
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
-    return f'<img alt="{html.escape(path)}" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
-
-
-def _chart_html(pngs: dict[str, bytes], name: str) -> str:
-    data = base64.b64encode(pngs[name]).decode()
-    return f'<img class="chart" alt="{name}" src="data:image/png;base64,{data}">'
+    return base64.b64encode(buffer.getvalue()).decode()
 
 
 def render_html(report: Report, pngs: dict[str, bytes]) -> str:
@@ -528,88 +507,52 @@ def render_html(report: Report, pngs: dict[str, bytes]) -> str:
     ]
     if report.unlabelled:
         cards.append((f"{report.unlabelled:,}", "rows without a label (not scored)"))
-    sections = [
-        f"<h1>{html.escape(report.title)}</h1>",
-        '<div class="cards">'
-        + "".join(f"<div class=card><b>{v}</b><span>{k}</span></div>" for v, k in cards)
-        + "</div>",
-    ]
-    if "training_curves.png" in pngs:
-        sections += ["<h2>Training</h2>", _chart_html(pngs, "training_curves.png")]
-    if report.results:
-        numbers = [
-            (html.escape(key), f"{value:.4g}")
-            for key, value in sorted(report.results.items())
-            if isinstance(value, int | float)
-        ]
-        sections += [
-            "<details><summary>all_results.json</summary>",
-            _table(["metric", "value"], numbers, (1,)),
-            "</details>",
-        ]
-    sections += [
-        "<h2>CER by label length</h2>",
-        f'<div class="row">{_chart_html(pngs, "cer_by_length.png")}{_scores_table(report.buckets, "characters")}</div>',
-    ]
-    for column, scores in report.groups.items():
-        table = _scores_table(scores, column)
-        if len(scores) > MAX_BARS:
-            table = f"<details><summary>all {len(scores)} {column}s</summary>{table}</details>"
-        chart = f"cer_by_{column}.png"
-        sections += [
-            f"<h2>CER by {column}</h2>",
-            f'<div class="row">{_chart_html(pngs, chart) if chart in pngs else ""}{table}</div>',
-        ]
-    confusion_rows = [
-        (
-            f'<span class="text">{html.escape(_symbol(ref))}</span>',
-            f'<span class="text">{html.escape(_symbol(hyp))}</span>',
-            n,
-        )
-        for ref, hyp, n in report.confusions
-    ]
-    sections += [
-        "<h2>Character confusions</h2>",
-        '<p class="muted">∅ = nothing: a character deleted (reference → ∅) or inserted (∅ → prediction). ␣ = space.</p>',
-        f'<div class="row">{_chart_html(pngs, "confusions.png")}{_table(["reference", "prediction", "count"], confusion_rows, (2,))}</div>',
-        f"<h2>The {len(report.worst)} worst lines</h2>",
-        '<p class="legend"><span class="sub">substituted</span><span class="del">deleted</span><span class="ins">inserted</span></p>',
-    ]
     extra = [column for column in GROUP_COLUMNS if column in report.groups]
-    worst_rows = []
-    for rank, (row, cer) in enumerate(report.worst, 1):
+    worst = []
+    for row, cer in report.worst:
         reference, prediction = highlight(row["label"], row["prediction"])
-        worst_rows.append(
-            (
-                rank,
-                f'<div class="image">{_image_html(row["image"])}</div>',
-                f'<div class="text"><small>ref</small>{_pieces_html(reference)}</div>'
-                f'<div class="text"><small>pred</small>{_pieces_html(prediction)}</div>',
-                f"{cer:.1f}",
-                *(html.escape(row.get(column, "")) for column in extra),
-            )
+        worst.append(
+            {
+                "image": row["image"],
+                "thumbnail": _thumbnail_png(row["image"]),
+                "reference": reference,
+                "prediction": prediction,
+                "cer": f"{cer:.1f}",
+                "extra": [row.get(column, "") for column in extra],
+            }
         )
-    table = _table(["#", "image", "reference / prediction", "CER %", *extra], worst_rows, (0, 3))
-    sections.append(f'<div class="scroll">{table}</div>')
-    if report.review:
-        review_rows = [
-            (
-                rank,
-                f'<div class="image">{_image_html(row["image"])}</div>',
-                f'<div class="text">{html.escape(row["prediction"])}</div>',
-                row["confidence"],
-                f"{cer:.1f}",
-            )
-            for rank, (row, cer) in enumerate(report.review, 1)
-        ]
-        review = _table(["#", "image", "prediction", "confidence", "CER %"], review_rows, (0, 3, 4))
-        sections += [
-            f"<h2>Review queue: the {len(report.review)} least confident lines</h2>",
-            f'<div class="scroll">{review}</div>',
-        ]
+    review = [
+        {
+            "image": row["image"],
+            "thumbnail": _thumbnail_png(row["image"]),
+            "text": row["prediction"],
+            "confidence": row["confidence"],
+            "cer": f"{cer:.1f}",
+        }
+        for row, cer in report.review
+    ]
     return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(report.title)}</title>'
-        f"<style>{CSS}</style></head><body><main>{''.join(sections)}</main></body></html>\n"
+        TEMPLATE.render(
+            title=report.title,
+            css=CSS,
+            cards=cards,
+            charts={name: base64.b64encode(data).decode() for name, data in pngs.items()},
+            results=[
+                (key, f"{value:.4g}")
+                for key, value in sorted(report.results.items())
+                if isinstance(value, int | float)
+            ],
+            buckets=_scores(report.buckets),
+            groups=[
+                {"column": column, "scores": _scores(scores), "collapsed": len(scores) > MAX_BARS}
+                for column, scores in report.groups.items()
+            ],
+            confusions=[(_symbol(ref), _symbol(hyp), n) for ref, hyp, n in report.confusions],
+            worst=worst,
+            extra=extra,
+            review=review,
+        )
+        + "\n"
     )
 
 
@@ -625,42 +568,6 @@ def write_report(report: Report, out_dir: Path) -> list[Path]:
     page = out_dir / "report.html"
     page.write_text(render_html(report, pngs), encoding="utf-8")
     return [page, *written]
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-
-
-def _read_rows(path: Path) -> list[dict[str, str]]:
-    try:
-        return read_predictions(path)
-    except ValueError as error:  # not UTF-8: the message carries the iconv line
-        raise ReportError(str(error)) from None
-
-
-def load_inputs(source: Path) -> tuple[list[dict[str, str]], dict[str, Any] | None, dict[str, Any] | None]:
-    """Predictions rows, trainer_state and all_results from an output dir, or the rows of a predictions file."""
-    if source.is_dir():
-        predictions = source / PREDICTIONS_FILE
-        if not predictions.is_file():
-            raise ReportError(
-                f"{source} has no {PREDICTIONS_FILE}: train with --do_predict and a --test_file, or write one "
-                f"with python -m htr.predict {source} TEST.csv --output {predictions}"
-            )
-        return (
-            _read_rows(predictions),
-            _read_json(source / "trainer_state.json"),
-            _read_json(source / "all_results.json"),
-        )
-    if not source.is_file():
-        raise ReportError(f"{source}: no such output dir or predictions file")
-    rows = _read_rows(source)
-    missing = {"image", "label", "prediction"} - set(rows[0] if rows else ())
-    if missing:
-        raise ReportError(
-            f"{source} is not a predictions file: it lacks the column(s) {', '.join(sorted(missing))}"
-        )
-    return rows, None, None
 
 
 def main(argv: Sequence[str] | None = None) -> list[Path]:
@@ -682,7 +589,7 @@ def main(argv: Sequence[str] | None = None) -> list[Path]:
         source = args.source.resolve()
         name = source.name if source.is_dir() else f"{source.parent.name}/{source.name}"
         report = build_report(rows, f"Evaluation of {name}", trainer_state, results, args.worst)
-    except ReportError as error:
+    except PredictionsError as error:
         parser.error(str(error))
     default = (
         args.source / "report"

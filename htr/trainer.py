@@ -26,10 +26,13 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import EvalLoopOutput
 from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME
 
+from htr.errors import HTRError
+from htr.recipe import precision
+
 logger = logging.getLogger(__name__)
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(HTRError, RuntimeError):
     """The training loss became NaN or infinite."""
 
 
@@ -97,9 +100,9 @@ class TrOCRTrainer(Seq2SeqTrainer):
     ) -> torch.Tensor:
         loss = super().training_step(model, inputs, num_items_in_batch)
         if not math.isfinite(loss.item()):
-            precision = "fp16" if self.args.fp16 else "bf16" if self.args.bf16 else "fp32"
             raise NonFiniteLossError(
-                f"The training loss became {loss.item()} at step {self.state.global_step + 1} ({precision}). "
+                f"The training loss became {loss.item()} at step {self.state.global_step + 1} "
+                f"({precision(self.args.fp16, self.args.bf16)}). "
                 f"Lower --learning_rate (now {self.args.learning_rate:g}) or add --warmup_steps, "
                 "keep --max_grad_norm at 1.0, "
                 + (

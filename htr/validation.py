@@ -47,6 +47,7 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Literal
 
+from htr.errors import HTRError
 from htr.images import (
     IMAGE_SUFFIXES,
     BadImageError,
@@ -162,7 +163,7 @@ class ValidationReport:
         return path
 
 
-class DataValidationError(ValueError):
+class DataValidationError(HTRError, ValueError):
     """The data cannot be trained on as it is; the message lists every error with its fix."""
 
     def __init__(self, report: ValidationReport) -> None:

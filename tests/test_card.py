@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import asdict, replace
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -17,48 +18,46 @@ from PIL import Image
 from htr.card import main, write_model_card
 from htr.modeling import build_tiny_model
 from htr.pipeline import attach_pipeline
+from htr.recipe import RunRecord
+from run_trocr import DataTrainingArguments, ModelArguments, TrOCRTrainingArguments
 
 ROOT = Path(__file__).resolve().parent.parent
 
-RUN_CONFIG: dict[str, Any] = {
-    "model_args": {
-        "model_name_or_path": "microsoft/trocr-base-handwritten",
-        "processor_name": None,
-        "freeze_encoder": False,
-    },
-    "data_args": {
-        "train_file": "/home/me/data/train/english.csv",
-        "validation_file": "/home/me/data/val/english.csv",
-        "test_file": "/home/me/data/test/english.csv",
-        "dataset_name": "IAM + Imgur5K",
-        "dataset_ids": ["Teklia/IAM-line"],
-        "language": "en",
-        "max_target_length": 128,
-        "num_beams": 4,
-        "generation_max_length": 128,
-        "text_normalization": True,
-    },
-    "training_args": {
-        "num_train_epochs": 10.0,
-        "max_steps": -1,
-        "learning_rate": 5e-05,
-        "per_device_train_batch_size": 8,
-        "gradient_accumulation_steps": 4,
-        "fp16": True,
-        "bf16": False,
-        "seed": 42,
-        "optim": "adamw_torch_fused",
-        "lr_scheduler_type": "linear",
-        "warmup_steps": 500,
-        "weight_decay": 0.01,
-        "hub_model_id": None,
-        "hub_token": "<HUB_TOKEN>",
-        "output_dir": "/home/me/runs/iam",
-    },
-    "precision": "fp16",
-    "world_size": 2,
-    "recipe": "recipes/iam_base.yaml",
-}
+
+def _recorded_run() -> dict[str, Any]:
+    """run_config.json as run_trocr.py writes it: the real argument dataclasses through the real record."""
+    record = RunRecord.of(
+        ModelArguments(model_name_or_path="microsoft/trocr-base-handwritten"),
+        DataTrainingArguments(
+            train_file="/home/me/data/train/english.csv",
+            validation_file="/home/me/data/val/english.csv",
+            test_file="/home/me/data/test/english.csv",
+            dataset_name="IAM + Imgur5K",
+            dataset_ids=["Teklia/IAM-line"],
+            max_target_length=128,
+        ),
+        TrOCRTrainingArguments(
+            output_dir="/home/me/runs/iam",
+            num_train_epochs=10,
+            learning_rate=5e-5,
+            per_device_train_batch_size=8,
+            gradient_accumulation_steps=4,
+            fp16=True,
+            seed=42,
+            optim="adamw_torch_fused",
+            lr_scheduler_type="linear",
+            warmup_steps=500,
+            weight_decay=0.01,
+            hub_token="hf_not_a_real_token",
+            generation_num_beams=4,
+            generation_max_length=128,
+        ),
+        world_size=2,
+    )
+    return asdict(replace(record, recipe="recipes/iam_base.yaml"))
+
+
+RUN_CONFIG = _recorded_run()
 METRICS = {
     "eval_cer": 6.32,
     "eval_wer": 17.5,
@@ -175,7 +174,7 @@ def test_prose_reports_the_run_as_recorded(tmp_path: Path, model_dir: Path) -> N
         "| Epochs | 10 |",
         "| Learning rate | 5e-05 |",
         "8 per device × 4 accumulation × 2 device(s) = 64 effective",
-        "| Precision | fp16 |",
+        "| Precision | fp16 mixed precision |",
         "adamw_torch_fused, weight decay 0.01",
         "| LR scheduler | linear |",
         "| Warmup | 500 steps |",
@@ -200,9 +199,9 @@ def test_prose_reports_the_run_as_recorded(tmp_path: Path, model_dir: Path) -> N
 def test_missing_fields_fall_back_instead_of_rendering_none(tmp_path: Path, model_dir: Path) -> None:
     run = copy.deepcopy(RUN_CONFIG)
     del run["recipe"], run["precision"], run["world_size"]
-    run["model_args"].update(model_name_or_path=str(model_dir), license="apache-2.0")
-    run["data_args"].update(dataset_name=None, dataset_ids=[], num_beams=1, text_normalization=False)
-    run["training_args"].update(fp16=False, bf16=True)
+    run["model_args"].update(model_name_or_path=str(model_dir))
+    run["data_args"].update(dataset_name=None, dataset_ids=[], license="apache-2.0", text_normalization=False)
+    run["training_args"].update(fp16=False, bf16=True, generation_num_beams=1)
     metrics = {"test_cer": 7.05, "test_wer": 19.81, "test_samples": 2915}
     card_path = write_model_card(write_run(tmp_path / "out", model_dir, run, metrics), "alice/trocr-iam")
     text = card_path.read_text(encoding="utf-8")
@@ -218,7 +217,7 @@ def test_missing_fields_fall_back_instead_of_rendering_none(tmp_path: Path, mode
     for expected in (
         "fine-tuned on `train/english.csv`, `val/english.csv`, `test/english.csv`",
         "8 per device × 4 accumulation × 1 device(s) = 32 effective",
-        "| Precision | bf16 |",
+        "| Precision | bf16 mixed precision |",
         "| test | 2915 | 7.05 | 19.81 | greedy, max length 128 |",
         "did not record its recipe file",
     ):

@@ -90,3 +90,13 @@ def test_inputs_that_do_not_pair_are_refused_with_the_reason(tmp_path, capsys):
     with pytest.raises(ValueError, match=r"line 2: /data/0000\.png has no label"):
         unlabelled = [{"image": "/data/0000.png", "label": " ", "prediction": "a"}]
         paired_rows(unlabelled, unlabelled, "a.csv", "b.csv")
+
+
+def test_compare_does_not_load_the_report_and_its_plotting():
+    """The comparison needs the predictions files only; matplotlib and the HTML report stay unloaded."""
+    import subprocess
+    import sys
+
+    code = "import sys, htr.compare; print('htr.report' in sys.modules, 'matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]

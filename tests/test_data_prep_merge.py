@@ -9,7 +9,7 @@ from PIL import Image
 
 from data_prep import merge as merge_module
 from data_prep._parallel import parallel_map
-from data_prep.merge import MergeError, inspect_image, merge
+from data_prep.merge import MergeError, fingerprint, merge
 
 HEADER = ["image", "label", "source", "writer", "split"]
 
@@ -179,8 +179,8 @@ def test_verification_in_a_process_pool_matches_inline(tmp_path: Path) -> None:
         _png(path, index)
         paths.append(path)
     paths[7].write_bytes(b"garbage")
-    pooled = parallel_map(inspect_image, paths, workers=2)
-    assert pooled == [inspect_image(path) for path in paths]
+    pooled = parallel_map(fingerprint, paths, workers=2)
+    assert pooled == [fingerprint(path) for path in paths]
     assert pooled[7][0] == "" and pooled[7][1] and all(digest for digest, _ in pooled[:7])
 
 

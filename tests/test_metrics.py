@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
+from transformers import EvalPrediction
 
-from htr.metrics import decode, error_rates, row_cer
+from htr.metrics import build_compute_metrics, decode, error_rates, row_cer
 from htr.modeling import build_tiny_tokenizer
 
 
@@ -26,3 +27,27 @@ def test_decode_turns_loss_padding_into_nothing():
     tokenizer = build_tiny_tokenizer()
     ids = np.array([[*tokenizer("hi").input_ids, -100, -100]])
     assert decode(ids, tokenizer) == ["hi"]
+
+
+class _Tokenizer:
+    """Enough of a tokenizer for compute_metrics: ids 1.. are the texts given, 0 is padding."""
+
+    pad_token_id = 0
+
+    def __init__(self, texts):
+        self.texts = texts
+
+    def batch_decode(self, ids, skip_special_tokens=True):
+        return [self.texts[row[0] - 1] for row in ids]
+
+
+def test_text_normalization_false_scores_the_text_as_written():
+    """--text_normalization false trains on raw labels, so scoring must not normalise them either."""
+    decomposed, composed = "cafe\u0301  au lait", "café au lait"  # e + combining accent, two spaces
+    assert error_rates([decomposed], [composed])["cer"] == 0
+    assert error_rates([decomposed], [composed], normalize=False)["cer"] > 0
+    assert row_cer(decomposed, composed) == 0 and row_cer(decomposed, composed, normalize=False) > 0
+    tokenizer = _Tokenizer([decomposed, composed])
+    prediction = EvalPrediction(predictions=np.array([[1]]), label_ids=np.array([[2]]))
+    assert build_compute_metrics(tokenizer)(prediction)["cer"] == 0
+    assert build_compute_metrics(tokenizer, normalize=False)(prediction)["cer"] > 0

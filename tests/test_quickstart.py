@@ -37,9 +37,7 @@ def test_the_shipped_model_is_small_and_loads_with_plain_transformers():
 
 def test_the_shipped_model_reads_writers_it_never_saw(unseen_writers):
     """The shipped model measured 12.5 % CER on exactly these 40 rows (10.7 % on data/heldout's 1,000); random or
-    mis-loaded weights score ~100 %, pretraining stage 6 28.2 %, stage 8 16.6 %, stage 9 15.3 %, stage 10 13.2 %,
-    stage 11 13.5 %.
-    The margin absorbs float differences between CPUs, not a worse model."""
+    mis-loaded weights score ~100 %. The margin absorbs float differences between CPUs, not a worse model."""
     model = VisionEncoderDecoderModel.from_pretrained(SHIPPED).eval()
     processor = AutoProcessor.from_pretrained(SHIPPED)
     rows = read_predictions(unseen_writers)

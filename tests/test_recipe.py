@@ -75,7 +75,9 @@ def test_iam_imgur_recipe_is_the_seed_configuration():
     assert recipe["predict_with_generate"] is True
     assert recipe["eval_strategy"] == recipe["save_strategy"] == "epoch"
     assert recipe["metric_for_best_model"] == "cer" and recipe["greater_is_better"] is False
-    shipped = sorted(path for path in (ROOT / "recipes").rglob("*.json") if path.name != "base.json")
+    shipped = sorted(
+        path for path in (ROOT / "recipes").rglob("*.json") if path.name not in ("base.json", "lineage.json")
+    )
     assert len(shipped) >= 16
     for path in shipped:
         parse([str(path)])  # every shipped recipe parses, bases resolved
@@ -147,3 +149,32 @@ def test_recipe_values_of_the_wrong_kind_are_refused_by_name(tmp_path, content, 
     recipe.write_text(content)
     with pytest.raises(RecipeError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse([str(recipe)])
+
+
+def test_a_recipe_with_missing_inputs_says_how_to_prepare_them(tmp_path, monkeypatch):
+    """On a clean clone, smoke.json names both commands it needs instead of one missing file."""
+    from run_trocr import main
+
+    monkeypatch.chdir(tmp_path)  # nothing built here
+    with pytest.raises(RecipeError) as error:
+        main([str(ROOT / "recipes/smoke.json")])
+    assert str(error.value) == (
+        "build/tiny-trocr, data/smoke/english.csv do not exist; prepare with: "
+        "python -m htr.modeling build/tiny-trocr && python -m data_prep.presets smoke"
+    )
+
+
+def test_prepare_is_inherited_from_the_base_and_never_parsed_as_an_argument(tmp_path):
+    (tmp_path / "base.json").write_text(json.dumps({"prepare": ["make data"], "output_dir": "out"}))
+    (tmp_path / "stage.json").write_text(json.dumps({"base": "base.json", "seed": 3}))
+    assert load_recipe(tmp_path / "stage.json")["prepare"] == ["make data"]
+    *_, training = parse([str(tmp_path / "stage.json")])
+    assert training.seed == 3
+    (tmp_path / "bad.json").write_text(json.dumps({"prepare": "make data"}))
+    with pytest.raises(RecipeError, match="list of shell commands"):
+        load_recipe(tmp_path / "bad.json")
+
+
+def test_every_shipped_recipe_says_how_to_prepare_what_it_reads():
+    for path in [*ROOT.glob("recipes/*.json"), *ROOT.glob("recipes/pretrain/[0-9]*.json")]:
+        assert load_recipe(path).get("prepare"), path

@@ -202,3 +202,15 @@ def test_a_latin1_predictions_file_is_one_line_with_the_iconv_fix(tmp_path, caps
         report_main([str(path)])
     err = capsys.readouterr().err
     assert "is not UTF-8" in err and "iconv -f latin1" in err
+
+
+def test_labels_and_paths_are_escaped_never_markup():
+    """The page is rendered from a template with autoescape: a label cannot inject HTML."""
+    from htr.report import build_report, render_html
+
+    label = "<script>x</script>"
+    rows = [{"image": "<img src=x onerror=alert(1)>.png", "label": label, "prediction": label + "!"}]
+    page = render_html(build_report(rows, "<b>a & b</b>"), {"cer_by_length.png": b"", "confusions.png": b""})
+    assert "<script>" not in page and "&lt;script&gt;x&lt;/script&gt;" in page
+    assert "<b>a" not in page and "<img src=x" not in page
+    assert "&lt;b&gt;a &amp; b&lt;/b&gt;" in page
