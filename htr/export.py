@@ -174,6 +174,14 @@ def quantize_int8(paths: Sequence[Path]) -> None:
         quantized.replace(path)
 
 
+def write_manifest(out: Path, source: str, quantize: str | None) -> Path:
+    """``onnx_export.json``, written last: its presence marks a complete export (``htr.predict`` checks it)."""
+    manifest = {"source": str(source), "quantize": quantize or "none", "opset": OPSET}
+    path = out / MANIFEST_FILE
+    path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> Path:
     # WARNING: the exporter's optimiser logs every graph rewrite at INFO.
     logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.WARNING)
@@ -203,10 +211,11 @@ def main(argv: Sequence[str] | None = None) -> Path:
     for name in ("calibration.json",):
         if (Path(args.model) / name).is_file():
             shutil.copyfile(Path(args.model) / name, args.out / name)
-    manifest = {"source": str(args.model), "quantize": args.quantize or "none", "opset": OPSET}
-    (args.out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    write_manifest(args.out, args.model, args.quantize)
     total = sum(path.stat().st_size for path in paths) / 1e6
-    print(f"Wrote {', '.join(p.name for p in paths)} ({total:.1f} MB, {manifest['quantize']}) to {args.out}")
+    print(
+        f"Wrote {', '.join(p.name for p in paths)} ({total:.1f} MB, {args.quantize or 'fp32'}) to {args.out}"
+    )
     return args.out
 
 
