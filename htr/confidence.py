@@ -54,15 +54,17 @@ def expected_calibration_error(table: Sequence[tuple[float, float, int]]) -> flo
     return sum(count * abs(conf - acc) for conf, acc, count in table) / total
 
 
-def plot_reliability(table: Sequence[tuple[float, float, int]], path: Path, title: str) -> Path:
+def plot_reliability(series: dict[str, Sequence[tuple[float, float, int]]], path: Path, title: str) -> Path:
+    """One reliability curve per entry (e.g. before/after calibration) against the diagonal."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(4, 4))
-    axis.plot([0, 1], [0, 1], color="gray", linestyle="--", label="calibrated")
-    axis.plot([t[0] for t in table], [t[1] for t in table], marker="o", label="model")
+    axis.plot([0, 1], [0, 1], color="gray", linestyle="--", label="perfectly calibrated")
+    for label, table in series.items():
+        axis.plot([t[0] for t in table], [t[1] for t in table], marker="o", label=label)
     axis.set(
         xlabel="confidence (bin mean)",
         ylabel="share of lines exactly right",
@@ -108,7 +110,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     if args.plot:
         labelled = [row for row in rows if row["label"]]
         confidence = np.array([float(row["confidence"]) for row in labelled])
-        plot_reliability(reliability(confidence, line_errors(labelled)), args.plot, args.predictions.stem)
+        table = reliability(confidence, line_errors(labelled))
+        plot_reliability({"model": table}, args.plot, args.predictions.stem)
         print(f"Wrote {args.plot}")
     return summary
 

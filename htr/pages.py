@@ -319,7 +319,7 @@ def load_page(path: Path, device: str) -> tuple[Page, Image.Image, float, int]:
 def run(args: argparse.Namespace) -> list[PageResult]:
     from htr import predict  # torch + transformers: imported when a model is used
 
-    model, processor = predict.load(args.model, args.device)
+    model, processor = predict.load(args.model, args.device, args.backend)
 
     def recognise(crops: list[Image.Image]) -> list[tuple[str, float]]:
         readings = predict.read_lines(
@@ -392,6 +392,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--num_beams", type=int, help="Beam search width (default: the model's generation_config)."
     )
     parser.add_argument("--device", default="auto", help="auto (GPU if any), cpu or cuda. Default: auto.")
+    parser.add_argument(
+        "--backend",
+        choices=["torch", "onnx"],
+        default="torch",
+        help="Recognition backend: torch (a model folder) or onnx (a folder written by python -m htr.export).",
+    )
     return parser
 
 

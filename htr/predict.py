@@ -2,6 +2,8 @@
 
     python -m htr.predict outputs/my-model scans/ page_017.png --output predictions.csv
     python -m htr.predict outputs/my-model data/test.csv --num_beams 4   # labelled: prints CER/WER
+    python -m htr.predict outputs/my-model-onnx scans/ --backend onnx   # an htr.export folder, onnxruntime
+    python -m htr.predict outputs/my-model data/heldout/english.csv --calibrate   # fit the confidence
 
 MODEL is a ``run_trocr.py`` output dir or a Hub id (``microsoft/trocr-base-handwritten``). Folders are
 searched recursively for images; a CSV is read like training's ``english.csv``, and when it has labels
@@ -9,6 +11,10 @@ the corpus-level CER/WER is printed at the end. One unreadable image is skipped 
 than stopping the run (a folder of scans usually holds a stray bad file), and the skips are counted and
 listed at the end. ``--output`` writes the shared predictions file (``.csv``, the format
 ``predictions_test.csv`` and ``htr.report`` use) or a JSON list of the same rows.
+
+``--calibrate`` fits the confidence's temperature on the labelled rows (a validation set, never the test
+set) and stores it in the model folder's ``calibration.json``; every later run reads it (see
+``htr.calibration``).
 
 Python API: ``model, processor = load(name)`` then ``transcribe(model, processor, images)``, or
 ``collect(paths)`` + ``predict(...)`` for the CLI's skipping and bookkeeping.
@@ -21,11 +27,13 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
 from transformers import AutoProcessor, ProcessorMixin, VisionEncoderDecoderModel
 
+from htr import calibration
 from htr.data import read_csv
 from htr.errors import HTRError
 from htr.images import (
@@ -38,6 +46,7 @@ from htr.images import (
     resolve_image_path,
 )
 from htr.metrics import decode, error_rates, row_cer
+from htr.onnx_model import OnnxTrOCR, is_onnx_folder
 from htr.pipeline import line_confidences
 from htr.predictions import write_predictions
 from htr.text import normalize_text
@@ -50,6 +59,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_LENGTH = 128
 # The per-line score column in predictions files written here (see ``Reading``).
 CONFIDENCE_COLUMN = "confidence"
+BACKENDS = ("torch", "onnx")
+# What read_lines and friends accept: a PyTorch model or an htr.export folder on onnxruntime.
+Model = VisionEncoderDecoderModel | OnnxTrOCR
 
 
 class InputError(HTRError, ValueError):
@@ -73,6 +85,7 @@ class Result:
     skipped: list[BadImageError]
     extra_columns: list[str]
     seconds: float
+    calibration: dict[str, Any] | None = None  # what --calibrate fitted and measured
 
     @property
     def metrics(self) -> dict[str, float] | None:
@@ -90,12 +103,45 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def load(model_name_or_path: str, device: str = "auto") -> tuple[VisionEncoderDecoderModel, ProcessorMixin]:
-    """Load a TrOCR model (output dir or Hub id) and its processor, ready for ``generate()``.
+def _load_onnx(path: Path, device: str) -> tuple[OnnxTrOCR, ProcessorMixin]:
+    """An ``htr.export`` folder on onnxruntime's CPU provider, and the processor saved beside it."""
+    if device not in ("auto", "cpu"):
+        raise InputError(
+            f"--backend onnx runs on the CPU here; drop --device {device} or use --backend torch"
+        )
+    return OnnxTrOCR(path), AutoProcessor.from_pretrained(path)
+
+
+def load(
+    model_name_or_path: str, device: str = "auto", backend: str = "torch"
+) -> tuple[Model, ProcessorMixin]:
+    """Load a TrOCR model (output dir or Hub id; an ``htr.export`` folder with ``backend="onnx"``) and its
+    processor, ready for ``generate()``, with the confidence temperature of its ``calibration.json``.
 
     A missing folder or a folder without weights/processor files is an InputError naming what is missing,
-    not transformers' "Repo id must be in the form..." or a deep OSError.
+    not transformers' "Repo id must be in the form..." or a deep OSError; so is a folder of the other backend.
     """
+    path = Path(model_name_or_path)
+    if backend == "onnx" and not is_onnx_folder(path):
+        raise InputError(
+            f"{model_name_or_path} is not an htr.export folder (no onnx_export.json): export it first with "
+            f"`python -m htr.export {model_name_or_path} OUT`, or drop --backend onnx to run it with PyTorch"
+        )
+    if backend == "torch" and is_onnx_folder(path):
+        raise InputError(f"{model_name_or_path} is an ONNX export (htr.export): add --backend onnx")
+    if backend == "onnx":
+        model, processor = _load_onnx(path, device)
+    else:
+        model, processor = _load_torch(model_name_or_path, device)
+    if model.generation_config.max_length is None:
+        logger.info("The model's generation_config sets no max_length: using %d tokens.", DEFAULT_MAX_LENGTH)
+        model.generation_config.max_length = DEFAULT_MAX_LENGTH
+    # Read by read_lines, so every caller (the page command too) gets the calibrated confidence.
+    model.confidence_temperature = calibration.stored_temperature(path)
+    return model, processor
+
+
+def _load_torch(model_name_or_path: str, device: str) -> tuple[VisionEncoderDecoderModel, ProcessorMixin]:
     path = Path(model_name_or_path)
     looks_local = (
         path.is_absolute() or model_name_or_path.startswith(".") or model_name_or_path.count("/") > 1
@@ -119,11 +165,7 @@ def load(model_name_or_path: str, device: str = "auto") -> tuple[VisionEncoderDe
             f"{present}. A run_trocr.py output dir has model.safetensors, config.json and the processor files "
             "(processor_config.json, tokenizer files): point at the run's output dir or a checkpoint-* in it"
         ) from None
-    model = model.to(resolve_device(device)).eval()
-    if model.generation_config.max_length is None:
-        logger.info("The model's generation_config sets no max_length: using %d tokens.", DEFAULT_MAX_LENGTH)
-        model.generation_config.max_length = DEFAULT_MAX_LENGTH
-    return model, processor
+    return model.to(resolve_device(device)).eval(), processor
 
 
 @dataclass(frozen=True)
@@ -132,24 +174,29 @@ class Reading:
 
     The mean (not the sum) so long lines are not penalised for their length; exp so it reads as a
     probability-like number in (0, 1] (the geometric mean of the token probabilities, EOS included).
-    With beam search it is the chosen beam's own token log-probabilities, not the beam score.
+    With beam search it is the chosen beam's own token log-probabilities, not the beam score. The
+    log-probabilities are those of the logits divided by the model's calibrated temperature (1 without
+    ``calibration.json``). ``grid``: the confidence at each of ``read_lines``' ``temperatures``, for fitting.
     """
 
     text: str
     confidence: float
+    grid: tuple[float, ...] = ()
 
 
 def read_lines(
-    model: VisionEncoderDecoderModel,
+    model: Model,
     processor: ProcessorMixin,
     images: Sequence[Image.Image],
     batch_size: int = 16,
     num_beams: int | None = None,
     max_length: int | None = None,
+    temperatures: Sequence[float] = (),
 ) -> list[Reading]:
-    """Batched ``generate()`` on RGB images with a confidence per line (see ``Reading``)."""
+    """Batched ``generate()`` on RGB images with a confidence per line (see ``Reading``); either backend."""
     overrides = {"num_beams": num_beams, "max_length": max_length}
     overrides = {key: value for key, value in overrides.items() if value is not None}
+    temperature = getattr(model, "confidence_temperature", 1.0)
     readings: list[Reading] = []
     for start in range(0, len(images), batch_size):
         batch = list(images[start : start + batch_size])
@@ -161,17 +208,18 @@ def read_lines(
                 return_dict_in_generate=True,
                 **overrides,
             )
-            confidences = line_confidences(model, output)
+            confidences = line_confidences(model, output, temperature)
+            grid = [line_confidences(model, output, value) for value in temperatures]
         texts = decode(output.sequences.cpu().numpy(), processor.tokenizer)
         readings += [
-            Reading(normalize_text(text), confidence)
-            for text, confidence in zip(texts, confidences, strict=True)
+            Reading(normalize_text(text), confidence, tuple(column[index] for column in grid))
+            for index, (text, confidence) in enumerate(zip(texts, confidences, strict=True))
         ]
     return readings
 
 
 def transcribe(
-    model: VisionEncoderDecoderModel,
+    model: Model,
     processor: ProcessorMixin,
     images: Sequence[Image.Image],
     batch_size: int = 16,
@@ -244,14 +292,19 @@ def collect(
 
 
 def predict(
-    model: VisionEncoderDecoderModel,
+    model: Model,
     processor: ProcessorMixin,
     items: Sequence[Item],
     batch_size: int = 16,
     num_beams: int | None = None,
     max_length: int | None = None,
+    grids: list[tuple[float, ...]] | None = None,
 ) -> tuple[list[dict[str, str]], list[BadImageError]]:
-    """Transcribe items batch by batch (only one batch of images in memory), skipping unreadable ones."""
+    """Transcribe items batch by batch (only one batch of images in memory), skipping unreadable ones.
+
+    ``grids``, when given, receives each row's confidences at ``calibration.TEMPERATURES`` (for fitting).
+    """
+    temperatures = calibration.TEMPERATURES if grids is not None else ()
     rows, skipped = [], []
     for start in range(0, len(items), batch_size):
         batch, images = [], []
@@ -265,7 +318,9 @@ def predict(
                 continue
             images.append(image)
             batch.append(item)
-        readings = read_lines(model, processor, images, batch_size, num_beams, max_length)
+        readings = read_lines(model, processor, images, batch_size, num_beams, max_length, temperatures)
+        if grids is not None:
+            grids += [reading.grid for reading in readings]
         rows += [
             {
                 **item.extra,
@@ -330,10 +385,22 @@ def run(args: argparse.Namespace) -> Result:
     if args.output:
         _check_writable(args.output)
     items, skipped, extra_columns = collect(args.inputs, args.image_column, args.label_column)
-    model, processor = load(args.model, args.device)
+    if args.calibrate and not Path(args.model).is_dir():
+        raise InputError(f"--calibrate writes {args.model}/calibration.json: MODEL must be a local folder")
+    if args.calibrate and not any(item.label for item in items):
+        raise InputError("--calibrate needs labelled rows: give the validation set's english.csv")
+    model, processor = load(args.model, args.device, args.backend)
+    grids: list[tuple[float, ...]] | None = None
+    if args.calibrate:
+        model.confidence_temperature = 1.0  # fit from the raw scores, not from an earlier fit
+        grids = []
     start = time.perf_counter()
-    rows, unreadable = predict(model, processor, items, args.batch_size, args.num_beams, args.max_length)
+    rows, unreadable = predict(
+        model, processor, items, args.batch_size, args.num_beams, args.max_length, grids
+    )
     result = Result(rows, skipped + unreadable, extra_columns, time.perf_counter() - start)
+    if grids is not None:
+        result.calibration = calibration.calibrate(Path(args.model), rows, grids, args.num_beams)
     if args.output and args.output.suffix.lower() == ".json":
         write_json(args.output, rows)
     elif args.output:
@@ -370,6 +437,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="CSV column with references (optional).",
     )
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, or auto (GPU if available).")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="torch",
+        help="torch: a run_trocr.py output dir or Hub id; onnx: a folder written by python -m htr.export.",
+    )
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="Fit the confidence's temperature on these labelled rows (the validation set, not the test set) "
+        "and store it in MODEL/calibration.json, which later runs apply; the output gets calibrated scores.",
+    )
     return parser
 
 
@@ -393,6 +472,13 @@ def main(argv: Sequence[str] | None = None) -> Result:
     if metrics is not None:
         labelled = sum(1 for row in result.rows if row["label"])
         print(f"CER {metrics['cer']:.2f} %  WER {metrics['wer']:.2f} %  (corpus-level, {labelled} labelled)")
+    if result.calibration:
+        fit = result.calibration
+        print(
+            f"Calibration: temperature {fit['temperature']:.3f} written to {fit['path']}; on these "
+            f"{fit['lines']} lines ECE {fit['before']['ece']:.4f} -> {fit['after']['ece']:.4f}, "
+            f"AUROC {fit['before']['auroc']:.4f} -> {fit['after']['auroc']:.4f}"
+        )
     if result.skipped:
         print(f"Skipped {len(result.skipped)} unusable image(s):")
         for error in result.skipped:

@@ -39,7 +39,7 @@ from typing import Any
 
 import torch
 from PIL import Image, ImageOps
-from transformers import Pipeline, PreTrainedModel
+from transformers import Pipeline
 from transformers.image_utils import load_image
 
 from . import reading
@@ -52,13 +52,18 @@ MODULE_FILE = Path(__file__).name
 MODULE_FILES = (MODULE_FILE, Path(reading.__file__).name)
 
 
-def line_confidences(model: PreTrainedModel, output: Any) -> list[float]:
-    """exp(mean token log-prob) per returned sequence from ``generate(output_scores=True)``'s output."""
+def line_confidences(model: Any, output: Any, temperature: float = 1.0) -> list[float]:
+    """exp(mean token log-prob) per returned sequence from ``generate(output_scores=True)``'s output.
+
+    ``temperature`` (calibration, ``htr.calibration``) divides the logits before the softmax: it changes
+    the score, never the text.
+    """
     beam_indices = getattr(output, "beam_indices", None)
-    # Beam search's scores are already log-softmaxed (before length penalty); greedy's are raw logits.
-    log_probs = model.compute_transition_scores(
-        output.sequences, output.scores, beam_indices, normalize_logits=beam_indices is None
-    )
+    # Greedy's scores are raw logits, beam search's are already log-softmaxed (before length penalty). A
+    # log-softmax differs from its logits by a constant per row, so log_softmax(scores / T) is the tempered
+    # token log-probability for both (and, at T = 1, beam search's own scores again).
+    scores = output.scores if temperature == 1.0 else tuple(score / temperature for score in output.scores)
+    log_probs = model.compute_transition_scores(output.sequences, scores, beam_indices, normalize_logits=True)
     tokens = output.sequences[:, -log_probs.shape[1] :]
     eos = model.generation_config.eos_token_id
     # Count every token up to and including the first EOS; padding after it is not the model's choice.
