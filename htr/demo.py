@@ -92,7 +92,7 @@ class Reader:
             return None, "", _message(error)
         start = time.perf_counter()
         page, fragments = pages.segment(image, Path(path))
-        skipped, _ = pages.read_lines(
+        skipped, _ = pages.recognise_page(
             image,
             page,
             lambda crops: [(r.text, r.confidence) for r in self.recognise(crops, int(num_beams))],

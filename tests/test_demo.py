@@ -192,7 +192,7 @@ def test_server_listens_on_loopback_only_by_default(server: str) -> None:
     assert addresses == {"0100007F"}, f"listening on {addresses} (0100007F is 127.0.0.1)"
 
 
-def test_page_reading_reads_every_segmented_line_through_read_lines(tmp_path: Path, monkeypatch) -> None:
+def test_page_reading_reads_every_segmented_line_through_recognise_page(tmp_path: Path, monkeypatch) -> None:
     """The page tab's code with kraken's segmenter replaced by two known line boxes (kraken is optional)."""
     sheet = Image.new("RGB", (480, 200), "white")
     for top, text in ((20, "hello world"), (110, "good day")):
