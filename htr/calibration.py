@@ -28,24 +28,10 @@ from typing import Any
 import numpy as np
 
 from htr.confidence import line_errors, summarise
+from htr.pipeline import CALIBRATION_FILE
 
-FILE = "calibration.json"
 # 0.1 ... 10 in 81 log-spaced steps (ratio 1.059); 1.0 is the 41st.
 TEMPERATURES = tuple(float(t) for t in np.logspace(-1, 1, 81))
-
-
-def stored_temperature(model_dir: str | Path) -> float:
-    """The temperature in ``model_dir/calibration.json``; 1 (no scaling) without the file."""
-    path = Path(model_dir) / FILE
-    if not path.is_file():
-        return 1.0
-    temperature = json.loads(path.read_text(encoding="utf-8")).get("temperature")
-    if not isinstance(temperature, int | float) or not temperature > 0:
-        raise ValueError(
-            f"{path}: 'temperature' must be a number > 0, got {temperature!r}; delete the file "
-            "or refit it with htr.predict --calibrate"
-        )
-    return float(temperature)
 
 
 def line_nll(confidence: np.ndarray, correct: np.ndarray) -> float:
@@ -88,6 +74,6 @@ def calibrate(
         "nll_before": line_nll(grid[:, TEMPERATURES.index(1.0)], correct),
         "nll_after": line_nll(grid[:, column], correct),
     }
-    path = model_dir / FILE
+    path = model_dir / CALIBRATION_FILE
     path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return {**record, "path": path}

@@ -39,6 +39,8 @@ from transformers import (
     VisionEncoderDecoderModel,
 )
 
+from htr.pipeline import CALIBRATION_FILE
+
 ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder.onnx"
 # Marks a folder as this module's export; htr.predict looks for it to tell ONNX folders from PyTorch ones.
@@ -208,9 +210,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
     paths = export(model, processor, args.out)
     if args.quantize:
         quantize_int8(paths)
-    for name in ("calibration.json",):
-        if (Path(args.model) / name).is_file():
-            shutil.copyfile(Path(args.model) / name, args.out / name)
+    if (Path(args.model) / CALIBRATION_FILE).is_file():
+        shutil.copyfile(Path(args.model) / CALIBRATION_FILE, args.out / CALIBRATION_FILE)
     write_manifest(args.out, args.model, args.quantize)
     total = sum(path.stat().st_size for path in paths) / 1e6
     print(

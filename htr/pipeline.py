@@ -14,6 +14,9 @@ dir and ``htr.publish`` uploads the file, so the folder and its Hub repo both wo
     reader = pipeline("image-to-text", model="outputs/my-model", trust_remote_code=True)
     reader("line.png")  # [{'generated_text': '...', 'confidence': 0.93}]
 
+A ``calibration.json`` beside the weights (``htr.predict --calibrate``, uploaded by ``htr.publish``) sets the
+confidence's temperature here too, so the pipeline and ``htr.predict`` give the same calibrated score.
+
 ``trust_remote_code=True`` is required, for a local folder too: transformers 5.24 refuses to run any custom
 pipeline without it. Where this module is importable, ``pipeline_class=ImageToTextPipeline`` instead of
 ``trust_remote_code=True`` runs the same code without loading it from the folder.
@@ -41,6 +44,7 @@ import torch
 from PIL import Image, ImageOps
 from transformers import Pipeline
 from transformers.image_utils import load_image
+from transformers.utils import cached_file
 
 from . import reading
 from .reading import normalize_text, shape_problem, to_rgb
@@ -50,6 +54,26 @@ TASK = "image-to-text"
 MODULE_FILE = Path(__file__).name
 # Every file a model folder needs for the pipeline: this one and the one it imports relatively.
 MODULE_FILES = (MODULE_FILE, Path(reading.__file__).name)
+CALIBRATION_FILE = "calibration.json"  # written by htr.predict --calibrate (htr.calibration)
+
+
+def stored_temperature(model: str | os.PathLike) -> float:
+    """The confidence temperature in the ``calibration.json`` of a model folder or Hub repo; 1 without one."""
+    path = cached_file(
+        str(model),
+        CALIBRATION_FILE,
+        _raise_exceptions_for_missing_entries=False,
+        _raise_exceptions_for_connection_errors=False,
+    )
+    if path is None:
+        return 1.0
+    temperature = json.loads(Path(path).read_text(encoding="utf-8")).get("temperature")
+    if not isinstance(temperature, int | float) or not temperature > 0:
+        raise ValueError(
+            f"{path}: 'temperature' must be a number > 0, got {temperature!r}; delete the file "
+            "or refit it with htr.predict --calibrate"
+        )
+    return float(temperature)
 
 
 def line_confidences(model: Any, output: Any, temperature: float = 1.0) -> list[float]:
@@ -107,6 +131,8 @@ class ImageToTextPipeline(Pipeline):
             self.tokenizer = self.processor.tokenizer
         if self.image_processor is None and self.processor is not None:
             self.image_processor = self.processor.image_processor
+        source = getattr(self.model, "name_or_path", "")
+        self.confidence_temperature = stored_temperature(source) if source else 1.0
 
     def _sanitize_parameters(
         self,
@@ -148,7 +174,8 @@ class ImageToTextPipeline(Pipeline):
         output = self.model.generate(
             pixel_values=pixel_values, output_scores=True, return_dict_in_generate=True, **generate_kwargs
         )
-        ids, confidences = output.sequences, torch.tensor(line_confidences(self.model, output))
+        ids = output.sequences
+        confidences = torch.tensor(line_confidences(self.model, output, self.confidence_temperature))
         # (images, sequences per image, ...): the base class splits a batch along the first axis.
         return {
             "generated_ids": ids.reshape(len(pixel_values), -1, ids.shape[-1]),

@@ -47,7 +47,7 @@ from htr.images import (
 )
 from htr.metrics import decode, error_rates, row_cer
 from htr.onnx_model import OnnxTrOCR, is_onnx_folder
-from htr.pipeline import line_confidences
+from htr.pipeline import line_confidences, stored_temperature
 from htr.predictions import write_predictions
 from htr.text import normalize_text
 from htr.validation import DataValidationError, validate_csv
@@ -137,7 +137,7 @@ def load(
         logger.info("The model's generation_config sets no max_length: using %d tokens.", DEFAULT_MAX_LENGTH)
         model.generation_config.max_length = DEFAULT_MAX_LENGTH
     # Read by read_lines, so every caller (the page command too) gets the calibrated confidence.
-    model.confidence_temperature = calibration.stored_temperature(path)
+    model.confidence_temperature = stored_temperature(model_name_or_path)
     return model, processor
 
 

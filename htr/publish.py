@@ -8,7 +8,8 @@ allowlist of exact file names, computed here and passed to ``upload_folder``:
 * ``model.safetensors``, or its shards plus ``model.safetensors.index.json``. Never ``pytorch_model.bin``:
   it is a pickle, and loading a pickle can run code on the downloader's machine.
 * ``config.json``, ``generation_config.json`` and the processor's files: what ``from_pretrained`` and
-  ``generate`` need.
+  ``generate`` need; ``calibration.json`` when ``htr.predict --calibrate`` wrote one (a temperature and the
+  fit's scores, no paths), so the Hub model's pipeline gives the same calibrated confidence.
 * ``pipeline.py`` (and ``reading.py``, which it imports): the image-to-text pipeline that ``config.json``'s ``custom_pipelines`` names, so that
   ``pipeline("image-to-text", model=REPO, trust_remote_code=True)`` works (see :mod:`htr.pipeline`). It is code
   the downloader runs, so it is always this repository's own ``htr/pipeline.py``: like the card, it is attached
@@ -45,8 +46,8 @@ from huggingface_hub.utils import validate_repo_id
 
 from htr.card import CardError, write_model_card
 from htr.errors import HTRError
+from htr.pipeline import CALIBRATION_FILE, attach_pipeline
 from htr.pipeline import MODULE_FILES as PIPELINE_FILES
-from htr.pipeline import attach_pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def model_files(folder: Path) -> list[str]:
     """Weights, configs, processor files and the pipeline module in ``folder``, relative to it."""
     if not (folder / "config.json").is_file():
         raise PublishError(f"{folder} has no config.json: point at a finished run's output dir.")
-    names = (*CONFIG_FILES, *PROCESSOR_FILES, *PIPELINE_FILES)
+    names = (*CONFIG_FILES, *PROCESSOR_FILES, *PIPELINE_FILES, CALIBRATION_FILE)
     configs = [name for name in names if (folder / name).is_file()]
     return [*weight_files(folder), *configs]
 

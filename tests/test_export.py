@@ -17,6 +17,7 @@ from htr import calibration, export
 from htr.confidence import expected_calibration_error, line_errors, reliability
 from htr.images import open_image
 from htr.metrics import error_rates
+from htr.pipeline import CALIBRATION_FILE, stored_temperature
 from htr.predict import load, main, read_lines
 from htr.predictions import read_predictions
 
@@ -152,7 +153,7 @@ def test_fitted_temperature_lowers_ece_of_an_overconfident_score(tmp_path):
     fit = calibration.calibrate(tmp_path, rows, grids, num_beams=1)
     assert fit["temperature"] > 1  # over-confident: the fit softens the logits
     assert ece() < before / 2 and fit["after"]["ece"] == pytest.approx(ece())
-    assert calibration.stored_temperature(tmp_path) == fit["temperature"]
+    assert stored_temperature(tmp_path) == fit["temperature"]
 
 
 def test_calibrate_cli_stores_the_temperature_and_later_runs_apply_it(onnx_dir, words_csv, images, tmp_path):
@@ -160,10 +161,10 @@ def test_calibrate_cli_stores_the_temperature_and_later_runs_apply_it(onnx_dir, 
     model, processor = load(str(folder), backend="onnx")
     raw = read_lines(model, processor, images)
     result = main([str(folder), str(words_csv), "--backend", "onnx", "--calibrate"])
-    stored = json.loads((folder / calibration.FILE).read_text())
+    stored = json.loads((folder / CALIBRATION_FILE).read_text())
     assert stored["temperature"] == result.calibration["temperature"] and stored["lines"] == 48
     # A stored temperature is applied by load(); T = 2 lowers every greedy token's (argmax) probability.
-    (folder / calibration.FILE).write_text(json.dumps({"temperature": 2.0}))
+    (folder / CALIBRATION_FILE).write_text(json.dumps({"temperature": 2.0}))
     model, processor = load(str(folder), backend="onnx")
     assert model.confidence_temperature == 2.0
     tempered = read_lines(model, processor, images, num_beams=1)

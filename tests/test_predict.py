@@ -304,3 +304,19 @@ def test_a_model_folder_missing_weights_or_processor_lists_what_it_holds(
         main([str(broken), str(images[0])])
     err = capsys.readouterr().err
     assert "is not a complete model folder" in err and "it holds:" in err and "Traceback" not in err
+
+
+def test_the_pipeline_applies_a_stored_calibration_like_predict(model_dir, images, tmp_path):
+    from transformers import pipeline
+
+    from htr.pipeline import CALIBRATION_FILE
+
+    calibrated = Path(shutil.copytree(model_dir, tmp_path / "calibrated"))
+    (calibrated / CALIBRATION_FILE).write_text(json.dumps({"temperature": 2.0}))
+    raw = read_lines(*load(str(model_dir)), [open_image(images[0])])[0]
+    expected = read_lines(*load(str(calibrated)), [open_image(images[0])])[0]
+    reader = pipeline("image-to-text", model=str(calibrated), trust_remote_code=True, device="cpu")
+    result = reader(str(images[0]))[0]
+    assert result["generated_text"] == expected.text == raw.text
+    assert result["confidence"] == pytest.approx(expected.confidence, abs=1e-4)
+    assert expected.confidence < raw.confidence - 1e-3  # T = 2 did change the score

@@ -349,3 +349,11 @@ def test_a_symlink_inside_the_output_dir_is_published(output_dir: Path) -> None:
 
     publish(output_dir, "alice/trocr-iam", api=hub)
     assert hub.uploaded["tokenizer.json"] == (output_dir / "tokenizer.real.json").read_bytes()
+
+
+def test_a_fitted_calibration_is_published_with_the_model(output_dir: Path) -> None:
+    (output_dir / "calibration.json").write_text(json.dumps({"temperature": 1.5}))
+    hub = FakeHub()
+    publish(output_dir, "alice/trocr-iam", api=hub)
+    assert set(hub.uploaded) == MODEL | {"calibration.json"}
+    assert json.loads(hub.uploaded["calibration.json"]) == {"temperature": 1.5}
