@@ -20,14 +20,26 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "  sudo apt-get install ${missing[*]}" >&2
   fi
 fi
+if python3 -c 'import sys, sysconfig, pathlib; sys.exit(sys.prefix != sys.base_prefix or not (pathlib.Path(sysconfig.get_path("stdlib")) / "EXTERNALLY-MANAGED").is_file())'; then
+  echo "setup.sh: $(command -v python3) is the system's Python, which refuses pip installs (PEP 668). Create and" >&2
+  echo "  activate a virtual environment, then rerun: python3 -m venv .venv && . .venv/bin/activate && bash setup.sh" >&2
+  exit 1
+fi
 python3 -m pip install -q --root-user-action=ignore -r requirements.txt -e .
 python3 -m data_prep.fonts fetch
 
 # --- Page path (issue #24): only with `bash setup.sh --pages`. kraken + PyPI's torch build in .venv-pages,
-# which sees the packages above (--system-site-packages). A local "+cpu" torch build (as on the CI machine)
+# which sees the packages above. A local "+cpu" torch build (as on the CI machine)
 # cannot load PyPI's torchvision, so there PyPI's torch is installed into the venv past the local wheels.
 if [ "${1:-}" = "--pages" ]; then
   [ -x .venv-pages/bin/python ] || python3 -m venv --system-site-packages .venv-pages
+  # --system-site-packages sees the base Python's packages; when python3 is itself a virtual environment
+  # (an activated .venv), its packages are where requirements.txt went: add them, .pth files included.
+  if python3 -c 'import sys; sys.exit(sys.prefix == sys.base_prefix)'; then
+    main_site=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    pages_site=$(.venv-pages/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    echo "import site; site.addsitedir('$main_site')" > "$pages_site/htr-main-environment.pth"
+  fi
   if ! .venv-pages/bin/python -c 'import kraken, torchvision' >/dev/null 2>&1; then
     extra=()
     if python3 -c 'import sys, torch; sys.exit("+" not in torch.__version__)' 2>/dev/null; then
