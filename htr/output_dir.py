@@ -5,9 +5,10 @@ wrote results. So a run takes ``.run_trocr.lock`` (created exclusively, holding 
 A lock whose process is gone (``kill -9``, a crash) is stale: on the same host a dead pid is taken over with
 a log line, so it never blocks forever; a lock from another host cannot be checked and is refused with its
 owner named. Checking a lock and taking it over is one step under ``flock`` on the folder, so two runs that
-find the same stale lock cannot both take it (each would otherwise delete the other's fresh lock). A full disk or a read-only folder surfaced as ``Errno 28``/``Errno 30`` tracebacks, or as
-torch's ``enforce fail at inline_container.cc``, which never says "disk"; :func:`explain_write_error`
-turns them into one line naming the folder and the fix.
+find the same stale lock cannot both take it (each would otherwise delete the other's fresh lock). A full
+disk or a read-only folder surfaced as ``Errno 28``/``Errno 30`` tracebacks, or as torch's ``enforce fail at
+inline_container.cc``, which never says "disk"; :func:`explain_write_error` turns them into one line naming
+the folder and the fix.
 """
 
 import atexit
