@@ -320,3 +320,16 @@ def test_the_pipeline_applies_a_stored_calibration_like_predict(model_dir, image
     assert result["generated_text"] == expected.text == raw.text
     assert result["confidence"] == pytest.approx(expected.confidence, abs=1e-4)
     assert expected.confidence < raw.confidence - 1e-3  # T = 2 did change the score
+
+
+def test_the_shipped_model_carries_this_repository_s_pipeline_code():
+    """models/trocr-tiny-synthetic holds copies (they travel with the weights); they must not drift."""
+    from htr import pipeline as pipeline_module
+    from htr.pipeline import MODULE_FILES
+
+    shipped = Path(__file__).resolve().parents[1] / "models" / "trocr-tiny-synthetic"
+    source = Path(pipeline_module.__file__).parent
+    for name in MODULE_FILES:
+        assert (shipped / name).read_bytes() == (source / name).read_bytes(), (
+            f"{shipped / name} differs from htr/{name}: run python -m htr.pipeline {shipped}"
+        )
