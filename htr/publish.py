@@ -25,8 +25,13 @@ the same model allowlist, so no optimizer or RNG states.
 
 The token is never passed around: ``HfApi`` finds it in ``HF_TOKEN`` or the login cache by itself.
 
+``--to_folder`` writes the same files to a local folder instead (replacing it), the card naming that folder:
+this is how ``htr.lineage`` ships ``models/trocr-tiny-synthetic`` from its last stage's run, so the shipped
+folder is exactly what an upload would send and its card is always the run's own, never hand-edited.
+
     python -m htr.publish OUTPUT_DIR --hub_model_id USER/NAME [--private] [--revision BRANCH] [--dry_run]
         [--include_checkpoints]
+    python -m htr.publish OUTPUT_DIR --to_folder FOLDER [--dry_run]
 """
 
 import argparse
@@ -36,6 +41,7 @@ import logging
 import mmap
 import re
 import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -68,6 +74,7 @@ PROCESSOR_FILES = (
     "sentencepiece.bpe.model",
 )
 CHECKPOINT = re.compile(r"checkpoint-(\d+)")
+SHARD = re.compile(r"model-\d+-of-\d+\.safetensors")  # what save_pretrained names the shards
 # What an unreachable Hub raises: the HTTP client's transport errors (HfHubHTTPError, a subclass, is caught
 # before), plus ConnectionError for HF_HUB_OFFLINE=1.
 NETWORK_ERRORS = (HTTPError, ConnectionError, TimeoutError)
@@ -163,10 +170,9 @@ def refuse_token_leak(output_dir: Path, files: list[str]) -> None:
                 )
 
 
-def describe_upload(output_dir: Path, files: list[str], repo_id: str, revision: str | None) -> str:
-    """The dry run's report: every file that would be sent, with its size in bytes."""
+def describe_upload(output_dir: Path, files: list[str], target: str) -> str:
+    """The dry run's report: every file that would be sent to ``target``, with its size in bytes."""
     sizes = {name: (output_dir / name).stat().st_size for name in files}
-    target = repo_id + (f" (branch {revision})" if revision else "")
     lines = [
         f"Dry run, nothing sent. Would upload {len(files)} files ({sum(sizes.values()):,} bytes) to {target}:"
     ]
@@ -221,6 +227,65 @@ def _retry_command(
     return shlex.join(command)
 
 
+def prepare_files(output_dir: Path, model_id: str, include_checkpoints: bool = False) -> list[str]:
+    """The local half of every publication, shared by the Hub upload and ``--to_folder``: attach the pipeline,
+    write the card naming ``model_id``, list the allowlisted files and check them for the token."""
+    if (output_dir / "config.json").is_file():  # else files_to_upload says what is wrong
+        attach_pipeline(output_dir)  # before the card, whose usage snippet depends on it
+    try:
+        write_model_card(output_dir, model_id)
+    except CardError as error:
+        raise PublishError(str(error)) from error
+    files = files_to_upload(output_dir, include_checkpoints)
+    refuse_token_leak(output_dir, files)
+    return files
+
+
+def published_name(name: str) -> bool:
+    """Whether a file called ``name`` can be one the allowlist publishes (checkpoints aside)."""
+    names = (CARD, SAFETENSORS, SAFETENSORS_INDEX, *CONFIG_FILES, *PROCESSOR_FILES, *PIPELINE_FILES)
+    return name in (*names, CALIBRATION_FILE) or bool(SHARD.fullmatch(name))
+
+
+def publish_to_folder(output_dir: str | Path, folder: str | Path, dry_run: bool = False) -> list[str]:
+    """Replace ``folder`` with exactly the files ``publish`` would upload from ``output_dir``; return them.
+
+    The card names ``folder`` as given (``models/trocr-tiny-synthetic``), so its usage snippet loads the
+    folder. An existing ``folder`` is replaced only if it holds nothing but published model files, so a
+    mistyped path (``.``, an output dir, a data folder) is refused instead of deleted.
+    """
+    output_dir, folder = Path(output_dir), Path(folder)
+    root, target = output_dir.resolve(), folder.resolve()
+    if target.is_relative_to(root) or root.is_relative_to(target):
+        raise PublishError(
+            f"--to_folder {folder} is, holds or lies inside the output dir {output_dir}: it is replaced "
+            "by the published files, so it must be a folder of its own (such as models/NAME)."
+        )
+    if folder.exists():
+        others = [path for path in folder.rglob("*") if not (path.is_file() and published_name(path.name))]
+        if others or not folder.is_dir():
+            raise PublishError(
+                f"{others[0] if others else folder} is no published model file, so {folder} was not replaced: "
+                "move that away (or point --to_folder at a model folder) and rerun."
+            )
+    files = prepare_files(output_dir, folder.as_posix())
+    if dry_run:
+        print(describe_upload(output_dir, files, f"the folder {folder} (replacing it)"))
+        return files
+    staging, old = folder.with_name(f".{folder.name}.new"), folder.with_name(f".{folder.name}.old")
+    for leftover in (staging, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name in files:
+        shutil.copyfile(output_dir / name, staging / name)
+    if folder.exists():
+        folder.rename(old)
+    staging.rename(folder)  # the folder is never half-written: the old one, or the new one
+    shutil.rmtree(old, ignore_errors=True)
+    logger.info("Wrote %d files to %s", len(files), folder)
+    return files
+
+
 def publish(
     output_dir: str | Path,
     repo_id: str,
@@ -247,17 +312,10 @@ def publish(
         raise PublishError(
             f"--hub_model_id must be NAMESPACE/NAME (such as your-name/{repo_id}), not '{repo_id}'."
         )
-    if (output_dir / "config.json").is_file():  # else files_to_upload says what is wrong
-        attach_pipeline(output_dir)  # before the card, whose usage snippet depends on it
-    try:
-        card = write_model_card(output_dir, repo_id)
-    except CardError as error:
-        raise PublishError(str(error)) from error
-    files = files_to_upload(output_dir, include_checkpoints)
-    refuse_token_leak(output_dir, files)
+    files = prepare_files(output_dir, repo_id, include_checkpoints)
     if dry_run:
-        print(card.read_text(encoding="utf-8"))
-        print(describe_upload(output_dir, files, repo_id, revision))
+        print((output_dir / CARD).read_text(encoding="utf-8"))
+        print(describe_upload(output_dir, files, repo_id + (f" (branch {revision})" if revision else "")))
         return files
 
     retry = _retry_command(output_dir, repo_id, private, revision, include_checkpoints)
@@ -299,8 +357,12 @@ def main(argv: list[str] | None = None) -> int:
         description="Upload a finished run's model, processor and model card (nothing else) to the Hub."
     )
     parser.add_argument("output_dir", type=Path, help="Output dir of run_trocr.py.")
-    parser.add_argument(
-        "--hub_model_id", required=True, help="NAMESPACE/NAME of the model repo (created if missing)."
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--hub_model_id", help="NAMESPACE/NAME of the model repo (created if missing).")
+    target.add_argument(
+        "--to_folder",
+        type=Path,
+        help="Write the same files to this local folder instead, replacing it (the shipped model's folder).",
     )
     parser.add_argument(
         "--private",
@@ -320,8 +382,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--commit_message", help=f"Default: '{DEFAULT_COMMIT_MESSAGE}'.")
     args = parser.parse_args(argv)
+    hub_only = ("private", "revision", "include_checkpoints", "commit_message")
+    if args.to_folder and (given := [f"--{name}" for name in hub_only if getattr(args, name)]):
+        parser.error(f"{', '.join(given)} only apply to --hub_model_id, not to --to_folder")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
+        if args.to_folder:
+            publish_to_folder(args.output_dir, args.to_folder, args.dry_run)
+            return 0
         publish(
             args.output_dir,
             args.hub_model_id,

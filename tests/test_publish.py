@@ -15,10 +15,12 @@ from huggingface_hub import HfApi, constants, metadata_load
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 from test_card import DEBRIS, METRICS, RUN_CONFIG, save_tiny_model, write_run
+from transformers import VisionEncoderDecoderModel
 
 from htr import publish as publish_module
+from htr.card import build_model_card
 from htr.pipeline import attach_pipeline, custom_pipelines
-from htr.publish import PublishError, files_to_upload, main, publish
+from htr.publish import PublishError, files_to_upload, main, publish, publish_to_folder
 
 TOKEN = "hf_TestTokenThatMustNeverLeak0123456789"
 MODEL = {
@@ -357,3 +359,68 @@ def test_a_fitted_calibration_is_published_with_the_model(output_dir: Path) -> N
     publish(output_dir, "alice/trocr-iam", api=hub)
     assert set(hub.uploaded) == MODEL | {"calibration.json"}
     assert json.loads(hub.uploaded["calibration.json"]) == {"temperature": 1.5}
+
+
+def _files(folder: Path) -> set[str]:
+    return {path.relative_to(folder).as_posix() for path in folder.rglob("*")}
+
+
+def test_to_folder_writes_the_allowlist_only_with_the_runs_own_card(
+    output_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    run = json.loads((output_dir / "run_config.json").read_text())
+    run["training_args"]["hub_token"] = TOKEN  # as if masking had failed: run_config.json stays behind
+    (output_dir / "run_config.json").write_text(json.dumps(run))
+    folder = tmp_path / "models" / "tiny"
+
+    returned = publish_to_folder(output_dir, folder)
+
+    assert _files(folder) == MODEL == set(returned)  # no run_config.json, checkpoint, predictions or data
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert card == str(build_model_card(output_dir, folder.as_posix()))  # what `htr.card` writes
+    assert f'from_pretrained("{folder.as_posix()}")' in card and "6.32" in card  # loads the folder; metrics
+    assert (folder / "model.safetensors").read_bytes() == (output_dir / "model.safetensors").read_bytes()
+    assert not any(TOKEN.encode() in (folder / name).read_bytes() for name in MODEL)
+    VisionEncoderDecoderModel.from_pretrained(folder)
+
+
+def test_to_folder_replaces_an_old_model_folder_whole(output_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    (folder / "README.md").write_text("a hand-written card")
+    (folder / "model-00001-of-00002.safetensors").write_bytes(b"an old shard")
+
+    publish_to_folder(output_dir, folder)
+
+    assert _files(folder) == MODEL
+    assert (folder / "README.md").read_text() != "a hand-written card"
+    assert not list(tmp_path.glob(".tiny.*"))  # no staging or old copy left behind
+
+
+@pytest.mark.parametrize("name", ["run_config.json", "notes/todo.txt"])
+def test_to_folder_refuses_to_replace_a_folder_holding_anything_else(
+    output_dir: Path, tmp_path: Path, name: str
+) -> None:
+    folder = tmp_path / "not-a-model"
+    (folder / name).parent.mkdir(parents=True)
+    (folder / name).write_text("keep me")
+
+    with pytest.raises(PublishError, match=r"is no published model file, so .* was not replaced"):
+        publish_to_folder(output_dir, folder)
+    assert (folder / name).read_text() == "keep me"
+
+
+def test_to_folder_refuses_the_output_dir_and_what_holds_it(output_dir: Path) -> None:
+    for folder in (output_dir, output_dir / "model", output_dir.parent):
+        with pytest.raises(PublishError, match="must be a folder of its own"):
+            publish_to_folder(output_dir, folder)
+    assert (output_dir / "run_config.json").is_file()
+
+
+def test_cli_to_folder_refuses_hub_only_flags(output_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        main([str(output_dir), "--to_folder", str(tmp_path / "m"), "--private"])
+    assert not (tmp_path / "m").exists()
+    assert main([str(output_dir), "--to_folder", str(tmp_path / "m")]) == 0
+    assert _files(tmp_path / "m") == MODEL
