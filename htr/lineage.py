@@ -1,8 +1,12 @@
-"""The shipped model's lineage, executable: every pretraining stage's commands, in order, from nothing.
+"""The shipped model's lineage, executable: every pretraining stage's commands, in order, from nothing, then ship.
 
 ``recipes/pretrain/lineage.json`` lists the stages in order; each stage's recipe says how to prepare what it
 reads (``prepare``: its data preset and, where the model is built or grown, the ``htr.modeling`` command), so
 a stage's commands are its recipe's preparation, then ``run_trocr.py`` on the recipe.
+
+The last step ships: ``htr.publish --to_folder`` replaces the lineage's ``model`` folder with the publishable
+files of the last stage's run (``final_output``), its card written by :mod:`htr.card` from that run's record
+and metrics. So the shipped folder holds what a Hub upload would, and nothing in it is edited by hand.
 
     python -m htr.lineage --dry_run          # print the plan
     python -m htr.lineage [--from_stage 8]   # run it (about 20 hours on 2 CPU cores)
@@ -14,7 +18,9 @@ import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 from htr.recipe import PREPARE, RecipeError, load_recipe
 
@@ -32,25 +38,68 @@ class Stage:
     note: str = ""
 
 
-def load_lineage(path: Path = LINEAGE) -> list[Stage]:
-    """The stages of ``path`` with their commands: the recipe's ``prepare``, then the training run."""
+@dataclass
+class Lineage:
+    """The stages in order, and where the last one's run is shipped to (paths relative to the repository)."""
+
+    stages: list[Stage]
+    final_output: str
+    model: str
+
+    @property
+    def ship(self) -> str:
+        """The command that makes the model folder from the last stage's run: publishable files, generated card."""
+        return shlex.join(["python", "-m", "htr.publish", self.final_output, "--to_folder", self.model])
+
+
+def _output_dir(recipe: dict[str, Any], args: list[str]) -> str | None:
+    """Where a stage's run writes: its recipe's ``output_dir``, unless the stage's args override it."""
+    flags = dict(pairwise(args))
+    return flags.get("--output_dir", recipe.get("output_dir"))
+
+
+def load_lineage(path: Path = LINEAGE) -> Lineage:
+    """The stages of ``path`` with their commands (the recipe's ``prepare``, then the training run) and the ship.
+
+    ``final_output`` must be the last stage's output dir: appending a stage without updating it would ship
+    the previous stage's model under the new lineage.
+    """
     try:
         lineage = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise RecipeError(f"Lineage {path} cannot be read: {error}") from None
-    stages = []
+        final_output, model = lineage["final_output"], lineage["model"]
+    except (OSError, json.JSONDecodeError, KeyError) as error:
+        raise RecipeError(f"Lineage {path} cannot be read: {error!r}") from None
+    stages, last_output = [], None
     for number, entry in enumerate(lineage["stages"], start=1):
-        recipe = Path(path).parent / entry["recipe"]
-        run = ["python", "run_trocr.py", recipe.as_posix(), *entry.get("args", [])]
-        commands = [*load_recipe(recipe).get(PREPARE, []), shlex.join(run)]
-        stages.append(Stage(number, recipe, commands, entry.get("held_out_cer", ""), entry.get("note", "")))
-    return stages
+        recipe_path = Path(path).parent / entry["recipe"]
+        recipe, args = load_recipe(recipe_path), entry.get("args", [])
+        run = ["python", "run_trocr.py", recipe_path.as_posix(), *args]
+        commands = [*recipe.get(PREPARE, []), shlex.join(run)]
+        stages.append(
+            Stage(number, recipe_path, commands, entry.get("held_out_cer", ""), entry.get("note", ""))
+        )
+        last_output = _output_dir(recipe, args)
+    if not stages or last_output != final_output:
+        raise RecipeError(
+            f"Lineage {path}: 'final_output' is {final_output!r} but the last stage writes to "
+            f"{last_output!r}: set it to the last stage's output_dir."
+        )
+    return Lineage(stages, final_output, model)
 
 
 def _argv(command: str) -> list[str]:
     """A plan command as argv, run with this interpreter (``python`` in the plan is whichever one runs it)."""
     argv = shlex.split(command)
     return [sys.executable, *argv[1:]] if argv[0] == "python" else argv
+
+
+def _run(commands: list[str], dry_run: bool) -> str | None:
+    """Print each command and, unless ``dry_run``, run it; the first one that failed, or None."""
+    for command in commands:
+        print(command, flush=True)
+        if not dry_run and subprocess.run(_argv(command)).returncode:
+            return command
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,25 +109,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from_stage", type=int, default=1, help="start at this stage (earlier ones done)")
     args = parser.parse_args(argv)
     try:
-        stages = load_lineage(args.lineage)
+        lineage = load_lineage(args.lineage)
     except RecipeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    if not 1 <= args.from_stage <= len(stages):
-        parser.error(f"--from_stage must be 1 to {len(stages)}, the stages of {args.lineage}")
-    for stage in stages[args.from_stage - 1 :]:
+    if not 1 <= args.from_stage <= len(lineage.stages):
+        parser.error(f"--from_stage must be 1 to {len(lineage.stages)}, the stages of {args.lineage}")
+    resume = "python -m htr.lineage" + (f" --lineage {args.lineage}" if args.lineage != LINEAGE else "")
+    for stage in lineage.stages[args.from_stage - 1 :]:
         print(f"# stage {stage.number}: {stage.recipe} (data/heldout CER it reached: {stage.held_out_cer})")
         if stage.note:
             print(f"#   {stage.note}")
-        for command in stage.commands:
-            print(command, flush=True)
-            if not args.dry_run and subprocess.run(_argv(command)).returncode:
-                print(f"error: stage {stage.number} failed at: {command}", file=sys.stderr)
-                print(
-                    f"fix it, then go on with: python -m htr.lineage --from_stage {stage.number}",
-                    file=sys.stderr,
-                )
-                return 1
+        if failed := _run(stage.commands, args.dry_run):
+            print(f"error: stage {stage.number} failed at: {failed}", file=sys.stderr)
+            print(f"fix it, then go on with: {resume} --from_stage {stage.number}", file=sys.stderr)
+            return 1
+    print(f"# ship: {lineage.final_output} as {lineage.model} (publishable files, card written from the run)")
+    if _run([lineage.ship], args.dry_run):
+        print(f"error: shipping failed; fix it, then rerun: {lineage.ship}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -3,14 +3,20 @@
 import argparse
 import importlib
 import importlib.util
+import json
 import shlex
 import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
+from transformers import TrOCRProcessor, VisionEncoderDecoderModel
 
 from data_prep.presets import select
+from htr.card import build_model_card
 from htr.lineage import load_lineage, main
+from htr.publish import files_to_upload
+from htr.recipe import RecipeError, load_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = sorted((ROOT / "recipes/pretrain").glob("[0-9][0-9]_*.json"))
@@ -44,29 +50,31 @@ def _parse_only(command: str, monkeypatch) -> argparse.Namespace:
     return parsed["args"]
 
 
-def test_dry_run_lists_every_stage_in_order(capsys, monkeypatch):
+def test_dry_run_lists_every_stage_in_order_then_ships_the_last(capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
     assert main(["--dry_run"]) == 0
-    runs = [line.split()[2] for line in capsys.readouterr().out.splitlines() if "run_trocr.py" in line]
+    lines = capsys.readouterr().out.splitlines()
+    runs = [line.split()[2] for line in lines if "run_trocr.py" in line]
     assert runs == [f"recipes/pretrain/{path.name}" for path in STAGES]
+    last_output = load_recipe(STAGES[-1])["output_dir"]
+    assert lines[-1] == f"python -m htr.publish {last_output} --to_folder models/trocr-tiny-synthetic"
 
 
 def test_every_command_parses_and_every_data_set_exists(monkeypatch):
     monkeypatch.chdir(ROOT)
-    stages = load_lineage()
-    assert [stage.number for stage in stages] == list(range(1, len(STAGES) + 1))
-    for stage in stages:
+    lineage = load_lineage()
+    assert [stage.number for stage in lineage.stages] == list(range(1, len(STAGES) + 1))
+    for stage in lineage.stages:
         for command in stage.commands:
             args = _parse_only(command, monkeypatch)
             if "data_prep.presets" in command:
                 assert select(args.preset, args.only), command  # every --only set is in the preset
+    assert _parse_only(lineage.ship, monkeypatch).to_folder == Path("models/trocr-tiny-synthetic")
 
 
 def test_a_stage_builds_what_its_recipe_reads():
     """A built starting model comes from the stage's own preparation, not from prose elsewhere."""
-    from htr.recipe import load_recipe
-
-    for stage in load_lineage(ROOT / "recipes/pretrain/lineage.json"):
+    for stage in load_lineage(ROOT / "recipes/pretrain/lineage.json").stages:
         recipe = load_recipe(stage.recipe)
         model = recipe["model_name_or_path"]
         if model.startswith("build/"):
@@ -86,3 +94,88 @@ def test_from_stage_starts_there_and_refuses_a_stage_that_does_not_exist(capsys,
     assert capsys.readouterr().out.startswith("# stage 13: recipes/pretrain/13_hands_more.json")
     with pytest.raises(SystemExit):
         main(["--dry_run", "--from_stage", "14"])
+
+
+def test_a_final_output_that_is_not_the_last_stages_output_is_refused(tmp_path):
+    lineage = json.loads((ROOT / "recipes/pretrain/lineage.json").read_text())
+    lineage["stages"] = [
+        {"recipe": (ROOT / "recipes/pretrain" / entry["recipe"]).as_posix()}
+        for entry in lineage["stages"][:-1]
+    ]
+    path = tmp_path / "lineage.json"
+    path.write_text(json.dumps(lineage))  # stage 13 dropped, final_output still stage 13's
+
+    with pytest.raises(
+        RecipeError, match="'final_output' is 'outputs/pretrain-hands-more' but the last stage"
+    ):
+        load_lineage(path)
+
+
+def _smoke_lineage(folder: Path) -> Path:
+    """A two-stage lineage at smoke size over the real stages 1 and 2: their recipes as ``base``, only the
+    size (tiny model, data/smoke, 2 steps, a few rows) and the paths (all under ``folder``) overridden."""
+    init, words, lines = folder / "build/init", folder / "outputs/words", folder / "outputs/lines"
+    smoke = {
+        "train_file": "data/smoke/english.csv",
+        "validation_file": "data/smoke/english.csv",
+        "test_file": "data/smoke/english.csv",
+        "do_predict": True,
+        "max_steps": 2,
+        "warmup_steps": 0,
+        "per_device_train_batch_size": 4,
+        "per_device_eval_batch_size": 8,
+        "max_eval_samples": 4,
+        "max_predict_samples": 4,
+        "max_target_length": 16,
+        "generation_max_length": 16,
+        "eval_strategy": "no",
+        "dataloader_num_workers": 0,
+    }
+    tiny = (
+        "--encoder_width 32 --encoder_layers 1 --decoder_width 32 --decoder_layers 1 --max_target_length 16"
+    )
+    stages = {
+        "01_words.json": {
+            "prepare": ["python -m data_prep.presets smoke", f"python -m htr.modeling {init} {tiny}"],
+            "model_name_or_path": str(init),
+            "output_dir": str(words),
+        },
+        "02_synthetic.json": {"prepare": [], "model_name_or_path": str(words), "output_dir": str(lines)},
+    }
+    for name, override in stages.items():
+        recipe = {"base": (ROOT / "recipes/pretrain" / name).as_posix(), **smoke, **override}
+        (folder / name).write_text(json.dumps(recipe))
+    lineage = {"model": str(folder / "models/smoke"), "final_output": str(lines)}
+    lineage["stages"] = [{"recipe": name} for name in stages]
+    (folder / "lineage.json").write_text(json.dumps(lineage))
+    return folder / "lineage.json"
+
+
+def test_a_smoke_lineage_runs_its_stages_for_real_and_ships_a_model_that_loads(tmp_path, monkeypatch, capfd):
+    monkeypatch.chdir(ROOT)  # the plan's commands run from the repository root, as the real one does
+    path = _smoke_lineage(tmp_path)
+    lineage = load_lineage(path)
+    run, model = Path(lineage.final_output), Path(lineage.model)
+
+    assert main(["--lineage", str(path)]) == 0
+
+    out = capfd.readouterr().out
+    plan = [*(command for stage in lineage.stages for command in stage.commands), lineage.ship]
+    assert [line for line in out.splitlines() if line in plan] == plan  # every step ran, ship last
+    assert json.loads((run / "run_config.json").read_text())["model_args"]["model_name_or_path"] == str(
+        tmp_path / "outputs/words"  # stage 2 started from stage 1's run
+    )
+    assert sorted(path.name for path in model.iterdir()) == sorted(files_to_upload(run))
+    assert not {"run_config.json", "all_results.json", "predictions_test.csv"} & {
+        p.name for p in model.iterdir()
+    }
+    card = (model / "README.md").read_text(encoding="utf-8")
+    assert card == str(build_model_card(run, model.as_posix()))
+    metrics = json.loads((run / "all_results.json").read_text())
+    assert f"CER **{metrics['test_cer']:.2f} %**" in card and "| validation | 4 |" in card
+    loaded = VisionEncoderDecoderModel.from_pretrained(model)
+    processor = TrOCRProcessor.from_pretrained(model)
+    image = Image.open(ROOT / "data/smoke/images/0000000.png").convert("RGB")
+    assert (
+        loaded.generate(processor(images=image, return_tensors="pt").pixel_values, max_new_tokens=3).ndim == 2
+    )
