@@ -49,6 +49,7 @@ from htr.output_dir import explain_write_error, lock_output_dir, release
 from htr.pipeline import attach_pipeline
 from htr.predictions import write_predictions
 from htr.publish import publish
+from htr.reading import CROP_TO_INK, reads_cropped
 from htr.recipe import RecipeError, RunRecord, missing_inputs, parse_recipe_and_cli
 from htr.text import normalize_text
 from htr.trainer import LoggedEarlyStopping, TrOCRTrainer
@@ -77,6 +78,15 @@ class ModelArguments:
     freeze_encoder: bool = field(
         default=False,
         metadata={"help": "Train only the decoder (faster, less memory; helps with very little data)."},
+    )
+    crop_to_ink: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Cut every image (all splits) to its ink plus a small margin before resizing, so wide "
+            "margins do not shrink the text; saved in the model's config, so predict, pages, the pipeline "
+            "and the demo read the same way. true or false; default: the model's own setting (off for "
+            "Microsoft's checkpoints, on for models/trocr-tiny-synthetic)."
+        },
     )
 
 
@@ -346,6 +356,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     model = VisionEncoderDecoderModel.from_pretrained(model_args.model_name_or_path, **hub_kwargs)
     fix_model_config(model, processor.tokenizer, training_args.generation_max_length, num_beams)
+    if model_args.crop_to_ink is not None:
+        setattr(model.config, CROP_TO_INK, model_args.crop_to_ink)
+    crop = reads_cropped(model.config)
+    logger.info("Images are %scropped to their ink before resizing.", "" if crop else "not ")
     if model_args.freeze_encoder:
         model.encoder.requires_grad_(False)
 
@@ -416,6 +430,7 @@ def main(argv: list[str] | None = None) -> None:
                 max_target_length=data_args.max_target_length,
                 normalize=data_args.text_normalization,
                 augment=augmenter if name == "train" else None,
+                crop=crop,
             ),
             columns=[data_args.image_column_name, data_args.label_column_name],
         )

@@ -112,10 +112,10 @@ def synthetic_csv(
 
 
 def model_inputs(
-    csv_path: Path, processor: TrOCRProcessor, augment: str = "none"
+    csv_path: Path, processor: TrOCRProcessor, augment: str = "none", crop: bool = False
 ) -> tuple[Dataset, list[int]]:
-    """The recipe's training inputs for a CSV (read_csv + ImageTextTransform, with ``augment``) and its label
-    lengths."""
+    """The recipe's training inputs for a CSV (read_csv + ImageTextTransform, with ``augment`` and, if
+    ``crop``, the cut to the ink of a model with ``crop_to_ink``) and its label lengths."""
     rows = read_csv(csv_path)
     transform = ImageTextTransform(
         processor=processor,
@@ -126,6 +126,7 @@ def model_inputs(
         max_target_length=MAX_TARGET_LENGTH,
         normalize=True,
         augment=Augmenter(augment),
+        crop=crop,
     )
     lengths = label_lengths(rows, processor, "label", normalize=True)
     return rows.with_transform(transform, columns=["image", "label"]), lengths

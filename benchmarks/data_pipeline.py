@@ -1,10 +1,11 @@
 """Is the data pipeline ever the bottleneck? Images/s it delivers vs samples/s the model trains on.
 
     python benchmarks/data_pipeline.py            # tiny model, then trocr-base (a few minutes)
-    python benchmarks/data_pipeline.py --models tiny --augment none da2 scan
+    python benchmarks/data_pipeline.py --models tiny --augment none da2 scan --crop_to_ink
 
 * pipeline: a DataLoader over ``read_csv`` + ``ImageTextTransform`` (open the image, the training
-  augmentation of ``--augment``, the model's image processor, tokenize) + ``TrOCRCollator``, with the recipe's batch size and
+  augmentation of ``--augment``, with ``--crop_to_ink`` also each one cut to its ink, the model's image
+  processor, tokenize) + ``TrOCRCollator``, with the recipe's batch size and
   ``dataloader_num_workers``, timed over a whole epoch from worker start-up (so slightly
   pessimistic);
 * model: forward + backward + AdamW step on one such batch, already in memory.
@@ -73,7 +74,14 @@ def main() -> None:
     parser.add_argument(
         "--augment", nargs="+", default=["none", "da2", "scan"], help="training augmentations to time"
     )
+    parser.add_argument(
+        "--crop_to_ink",
+        action="store_true",
+        help="also time each augmentation followed by the cut to the ink",
+    )
     args = start(parser)
+    setups = [(augment, False) for augment in args.augment]
+    setups += [(augment, True) for augment in args.augment if args.crop_to_ink]
     csv_path = synthetic_csv(args.num_samples, height=128, augment="none")
 
     rows = []
@@ -89,14 +97,14 @@ def main() -> None:
             description = "trocr-base architecture, 384x384, random weights"
         print(f"{name}: {description} ({parameters(model)}); batch {batch_size}, {workers} workers.")
         loaders = {
-            augment: DataLoader(
-                model_inputs(csv_path, processor, augment)[0],
+            augment + (" + crop" if crop else ""): DataLoader(
+                model_inputs(csv_path, processor, augment, crop)[0],
                 batch_size=batch_size,
                 shuffle=True,
                 num_workers=workers,
                 collate_fn=TrOCRCollator(),
             )
-            for augment in args.augment
+            for augment, crop in setups
         }
         batch = next(iter(loaders[args.augment[0]]))
         model.train()
@@ -109,7 +117,7 @@ def main() -> None:
             model, batch, steps
         )
         runs = interleaved(timers, repeats)
-        for augment in args.augment:
+        for augment in loaders:
             ratio = median(runs[augment]) / median(runs["model"])
             rows.append(
                 [

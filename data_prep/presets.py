@@ -144,6 +144,15 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
             "kind": "mixed",
             "augment": "hands",
         },
+        # stage 14: fresh lines in every training hand, read cropped to their ink, with scan augmentation
+        {
+            "out_dir": DATA / "pretrain_scan",
+            "num_samples": 60_000,
+            "fonts": ["train", "web", "print", "web_more"],
+            "seed": 121,
+            "kind": "mixed",
+            "augment": "hands",
+        },
         {
             "out_dir": DATA / "pretrain_val",
             "num_samples": 500,

@@ -20,6 +20,7 @@ from transformers import PreTrainedTokenizerBase, ProcessorMixin
 
 from htr.errors import HTRError
 from htr.images import BadImageError, open_image, resolve_image_path
+from htr.reading import line_image
 from htr.text import SPLIT_NAMES, normalize_text
 
 logger = logging.getLogger(__name__)
@@ -103,7 +104,8 @@ def split_by_column(dataset: Dataset, split_column: str, path: str | Path) -> Da
 class ImageTextTransform:
     """Turn a batch of CSV rows into model inputs: RGB pixel values and label token ids (unpadded).
 
-    ``augment`` (training split only) changes each opened image before the processor resizes it.
+    ``augment`` (training split only) changes each opened image before the processor resizes it; ``crop``
+    (every split: it is how the model reads, see ``htr.reading.crop_to_ink``) then cuts it to its ink.
     """
 
     processor: ProcessorMixin
@@ -114,6 +116,7 @@ class ImageTextTransform:
     max_target_length: int
     normalize: bool
     augment: Callable[[Image.Image], Image.Image] | None = None
+    crop: bool = False
 
     def __call__(self, batch: dict[str, list[Any]]) -> dict[str, Any]:
         images = []
@@ -126,7 +129,9 @@ class ImageTextTransform:
                     f"Image '{value}' (resolved to {path}) became unusable during the run: {error.reason}. "
                     f"Fix: {error.fix}, then rerun: training resumes from the last checkpoint."
                 ) from None
-            images.append(self.augment(image) if self.augment else image)
+            if self.augment:
+                image = self.augment(image)
+            images.append(line_image(image, self.crop, self.processor.image_processor.size))
         texts = [normalize_text(text) if self.normalize else text for text in batch[self.label_column]]
         pixel_values = self.processor.image_processor(images, return_tensors="pt").pixel_values
         labels = self.processor.tokenizer(texts, truncation=True, max_length=self.max_target_length).input_ids

@@ -49,6 +49,7 @@ from htr.metrics import decode, error_rates, row_cer
 from htr.onnx_model import OnnxTrOCR, is_onnx_folder
 from htr.pipeline import line_confidences, stored_temperature
 from htr.predictions import write_predictions
+from htr.reading import line_image, reads_cropped
 from htr.text import normalize_text
 from htr.validation import DataValidationError, validate_csv
 
@@ -197,9 +198,10 @@ def read_lines(
     overrides = {"num_beams": num_beams, "max_length": max_length}
     overrides = {key: value for key, value in overrides.items() if value is not None}
     temperature = getattr(model, "confidence_temperature", 1.0)
+    crop, size = reads_cropped(model.config), processor.image_processor.size
     readings: list[Reading] = []
     for start in range(0, len(images), batch_size):
-        batch = list(images[start : start + batch_size])
+        batch = [line_image(image, crop, size) for image in images[start : start + batch_size]]
         pixel_values = processor.image_processor(batch, return_tensors="pt").pixel_values
         with torch.inference_mode():
             output = model.generate(

@@ -18,8 +18,7 @@ from htr.predict import load, main, read_lines, transcribe
 from htr.predictions import read_predictions
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def save_noisy_model(path: Path) -> Path:
     """A tiny TrOCR with large random weights: unlike the plain fixture (which stops at once), its greedy
     output differs from image to image, so mixed-up or dropped rows would show. The image-to-text pipeline is
     attached as run_trocr.py attaches it to every output dir."""
@@ -30,11 +29,15 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             if weight.dim() > 1:
                 weight.normal_(0, 0.3)
     model.generation_config.max_length = 8  # keeps generation quick
-    path = tmp_path_factory.mktemp("noisy-trocr")
     model.save_pretrained(path)
     processor.save_pretrained(path)
     attach_pipeline(path)
     return path
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_noisy_model(tmp_path_factory.mktemp("noisy-trocr"))
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,9 @@ pipeline without it. Where this module is importable, ``pipeline_class=ImageToTe
 This file is copied into model folders and imported by transformers' dynamic-module loader on machines where this
 repository is not installed: it may import only the standard library, PIL, transformers and, relatively, its
 sibling ``reading.py`` (copied beside it; the loader fetches relative imports too), never ``htr`` by name.
-``reading.py`` holds the two conventions shared with training and ``htr.predict``: images become RGB on white
-paper and transcriptions are NFC with single spaces. ``tests/test_predict.py`` checks that the pipeline reads
+``reading.py`` holds the conventions shared with training and ``htr.predict``: images become RGB on white
+paper, are cut to their ink where the model's config says it was trained so, and transcriptions are NFC with
+single spaces. ``tests/test_predict.py`` checks that the pipeline reads
 exactly what ``htr.predict`` reads.
 
     python -m htr.pipeline OUTPUT_DIR   # attach to an output dir written before run_trocr.py did it
@@ -47,7 +48,7 @@ from transformers.image_utils import load_image
 from transformers.utils import cached_file
 
 from . import reading
-from .reading import normalize_text, shape_problem, to_rgb
+from .reading import line_image, normalize_text, reads_cropped, shape_problem, to_rgb
 
 TASK = "image-to-text"
 # The file name is the module name in ``custom_pipelines``: the loader looks for ``pipeline.py`` in the repo.
@@ -166,6 +167,7 @@ class ImageToTextPipeline(Pipeline):
         rgb = load_rgb(image, timeout)
         if problem := shape_problem(rgb.width, rgb.height, self.image_processor.size):
             raise ValueError(problem)
+        rgb = line_image(rgb, reads_cropped(self.model.config), self.image_processor.size)
         pixel_values = self.image_processor(images=rgb, return_tensors="pt").pixel_values
         return {"pixel_values": pixel_values.to(self.model.dtype)}
 
