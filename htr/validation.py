@@ -178,10 +178,6 @@ class DataValidationError(HTRError, ValueError):
         super().__init__(report.format("error"))
 
 
-def _file_problem(error: CSVFileError) -> Problem:
-    return Problem("error", error.kind, error.reason, error.fix, line=error.line)
-
-
 def _encoding_problems(table: Table) -> list[Problem]:
     """One error per record (the header included) holding bytes that are not UTF-8."""
     if not any(_NOT_UTF8.search(line) for line in table.lines):
@@ -285,16 +281,15 @@ def _structure_problems(table: Table) -> list[Problem]:
     return problems
 
 
-def _read_table(
+def _checked_table(
     csv_path: Path, image_column: str, label_column: str, label_required: bool = True
 ) -> tuple[Table, list[Problem]]:
     """The parsed file and its warnings, or DataValidationError listing every problem of the whole file."""
     try:
         table = read_table(csv_path)
     except CSVFileError as error:
-        raise DataValidationError(
-            ValidationReport(csv_path, 0, [], [_file_problem(error)], fatal=True)
-        ) from None
+        problem = Problem("error", error.kind, error.reason, error.fix, line=error.line)
+        raise DataValidationError(ValidationReport(csv_path, 0, [], [problem], fatal=True)) from None
     problems = _encoding_problems(table)
     problems += _header_problems(table, image_column, label_column, label_required)
     if not table.rows:
@@ -532,7 +527,7 @@ def validate_csv(
     defaults to min(8, CPU count). ``label_required=False`` (``htr.predict``) accepts a CSV without labels.
     """
     csv_path = Path(csv_path)
-    table, problems = _read_table(csv_path, image_column, label_column, label_required)
+    table, problems = _checked_table(csv_path, image_column, label_column, label_required)
     header, rows = table.columns, table.rows
     image_index = header.index(image_column)
     label_index = header.index(label_column) if label_column in header else None
