@@ -39,7 +39,6 @@ from htr.data import (
     label_lengths,
     load_splits,
     order_by_difficulty,
-    read_csv,
 )
 from htr.errors import HTRError
 from htr.images import PixelLimitError, pixel_limit, resolve_image_path
@@ -271,7 +270,7 @@ def read_validated_csv(
     )
     if report.warnings:
         logger.warning(report.format("warning"))
-    dataset = read_csv(path)
+    dataset = report.dataset()
     if report.errors:
         output_dir.mkdir(parents=True, exist_ok=True)
         listed = report.write_csv(output_dir / f"invalid_rows_{split}.csv")

@@ -50,7 +50,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from PIL import Image, ImageOps
 
-from data_prep._dataset_csv import SPLIT_ALIASES, Row, relative_path, write_csv
+from htr.dataset_csv import SPLIT_ALIASES, Row, relative_path, write_csv
 from htr.text import normalize_text
 
 SPLIT_FILES = {

@@ -37,8 +37,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from data_prep._dataset_csv import Row, write_csv
 from data_prep._parallel import default_workers, parallel_map
+from htr.dataset_csv import Row, write_csv
 from htr.images import BadImageError, open_image
 from htr.text import normalize_text
 

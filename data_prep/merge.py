@@ -49,8 +49,8 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from data_prep._dataset_csv import SPLIT_ALIASES, SPLITS, relative_path, write_csv
 from data_prep._parallel import default_workers, parallel_map
+from htr.dataset_csv import SPLIT_ALIASES, SPLITS, relative_path, write_csv
 from htr.errors import HTRError
 from htr.images import BadImageError, inspect_image, resolve_image_path
 from htr.text import normalize_text

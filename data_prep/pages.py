@@ -30,8 +30,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from data_prep._dataset_csv import SPLITS, relative_path, write_csv
 from data_prep.merge import DROPPED_NAME, REPORT_NAME, merge
+from htr.dataset_csv import SPLITS, relative_path, write_csv
 from htr.images import open_image, resolve_image_path
 from htr.layout import LayoutError, Line, Page, Region, read_layout, to_page_xml
 from htr.linecrops import CropError, crop_line

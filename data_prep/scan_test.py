@@ -16,7 +16,6 @@ other licences (``VALIDATION_TEXTS``), so checkpoints can be chosen on scan cond
 looking at the reserved writers or the test texts.
 """
 
-import csv
 import re
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from data_prep.fonts import font_coverage, is_eval_font, resolve_fonts
+from htr.dataset_csv import write_csv
 
 LICENSES = Path("/usr/share/common-licenses")
 TEXTS = ("GPL-3", "Apache-2.0", "MPL-2.0", "LGPL-3", "Artistic", "GFDL-1.3")
@@ -108,9 +108,6 @@ def generate_scan_test(
         render_line(text, coverage.path, rng).save(out_dir / name)
         rows.append({"image": name, "label": text, "writer": coverage.path.stem, "split": role})
     csv_path = out_dir / "english.csv"
-    with csv_path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["image", "label", "writer", "split"])
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(csv_path, rows)
     print(f"{csv_path}: {num_samples} {role} lines in {len(fonts)} hands")
     return csv_path

@@ -39,13 +39,14 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
 from data_prep.corpus import DEFAULT_CHARSET, load_corpus
 from data_prep.fonts import FontCoverage, check_split, font_coverage, is_eval_font, resolve_fonts
+from htr.dataset_csv import COLUMNS as CSV_COLUMNS
+from htr.dataset_csv import SPLITS, write_csv
 from htr.text import normalize_text
 
 CSV_NAME = "english.csv"
 GRID_NAME = "sample_grid.png"
-COLUMNS = ("image", "label", "source", "writer", "split", "difficulty")
+COLUMNS = (*CSV_COLUMNS, "difficulty")  # the shared columns and the curriculum score
 KINDS = ("words", "lines", "mixed")
-SPLITS = ("train", "validation", "test")
 MAX_LINE_CHARS = 60
 
 
@@ -379,10 +380,7 @@ def generate(
         rows = [render(index) for index in range(num_samples)]
     elapsed = time.perf_counter() - start
     csv_path = out_dir / CSV_NAME
-    with csv_path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(csv_path, rows, COLUMNS)
     print(
         f"{num_samples} images in {elapsed:.1f} s: {num_samples / elapsed:.0f} images/s ({workers} workers)"
     )

@@ -5,7 +5,6 @@ resized and tokenized when the DataLoader asks for it (``with_transform``), so m
 with the number of rows.
 """
 
-import csv
 import logging
 import random
 from collections.abc import Callable, Sequence
@@ -14,14 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from datasets import Dataset, DatasetDict, load_dataset
+from datasets import Dataset, DatasetDict
 from PIL import Image
 from transformers import PreTrainedTokenizerBase, ProcessorMixin
 
+from htr.dataset_csv import SPLIT_NAMES, read_table
 from htr.errors import HTRError
 from htr.images import BadImageError, open_image, resolve_image_path
 from htr.reading import line_image
-from htr.text import SPLIT_NAMES, normalize_text
+from htr.text import normalize_text
 
 logger = logging.getLogger(__name__)
 
@@ -35,22 +35,12 @@ class DataPipelineError(HTRError, RuntimeError):
 
 
 def read_csv(path: str | Path) -> Dataset:
-    """Read one CSV as a memory-mapped Dataset with every column kept as the exact text in the file.
+    """Read one CSV as a Dataset of its exact text, without validating it (``htr.validation`` does).
 
-    Labels such as ``NA``, ``null`` or ``007`` must not become NaN or 7, and a UTF-8 byte-order
-    mark must not rename the first column.
+    ``run_trocr.py`` and ``htr.predict`` take the Dataset from the validation report instead, built from
+    the records it checked; this is the same reader (:mod:`htr.dataset_csv`) for files known to be clean.
     """
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        header = next(csv.reader(handle), [])
-    return load_dataset(
-        "csv",
-        data_files=str(path),
-        split="train",
-        encoding="utf-8-sig",
-        keep_default_na=False,
-        na_filter=False,
-        converters=dict.fromkeys(header, str),
-    )
+    return read_table(path).to_dataset()
 
 
 def split_by_writer(dataset: Dataset, percentage: float, seed: int, writer_column: str | None) -> DatasetDict:

@@ -34,7 +34,6 @@ from PIL import Image
 from transformers import AutoProcessor, ProcessorMixin, VisionEncoderDecoderModel
 
 from htr import calibration
-from htr.data import read_csv
 from htr.errors import HTRError
 from htr.images import (
     IMAGE_SUFFIXES,
@@ -252,7 +251,7 @@ def _csv_items(
     for warning in report.warnings:
         logger.warning("%s: %s", path, warning)
     bad_rows = {problem.row: problem for problem in report.errors}
-    dataset = read_csv(path)
+    dataset = report.dataset()
     extra = [column for column in dataset.column_names if column not in (image_column, label_column)]
     items, skipped = [], []
     for row, record in enumerate(dataset):

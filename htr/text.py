@@ -9,13 +9,4 @@ every prediction goes through one function before it is stored or scored.
 # One definition, in the standalone file that model folders carry beside pipeline.py.
 from htr.reading import normalize_text
 
-__all__ = ["SPLIT_NAMES", "normalize_text"]
-
-# How a CSV's split column may name the three splits (training reads these; data_prep accepts a few more).
-SPLIT_NAMES = {
-    "train": "train",
-    "validation": "validation",
-    "val": "validation",
-    "valid": "validation",
-    "test": "test",
-}
+__all__ = ["normalize_text"]

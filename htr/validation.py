@@ -8,6 +8,7 @@ How ``run_trocr.py`` uses it::
                           tokenizer=processor.tokenizer, max_target_length=128, num_workers=4)
     if report.warnings:
         logger.warning(report.format("warning"))
+    dataset = report.dataset()  # built from the very records checked here
     if report.errors:
         if not args.skip_invalid_rows:
             raise DataValidationError(report)  # message = report.format("error")
@@ -16,26 +17,22 @@ How ``run_trocr.py`` uses it::
         dataset = dataset.select(report.valid_rows)
 
 ``validate_csv`` itself raises :class:`DataValidationError` when the file as a whole is unusable — it
-cannot be read, is not UTF-8, lacks a column, has a row with more fields than the header, or ends in
-an unclosed quote — because skipping rows cannot help there (pandas would fail or shift columns).
+cannot be read, is not UTF-8, lacks a column, repeats one, has a row with more fields than the header,
+or ends in an unclosed quote — because skipping rows cannot help there.
 
-Numbering: "row N" is the 0-based data row, the index of that row in the dataset ``load_dataset("csv")``
-builds (the header and blank lines are not rows); "line N" is the 1-based line of the file where the
-row starts (a quoted newline in a label makes a row span several lines).
+Numbering: "row N" is the 0-based data row, ``report.dataset()[N]`` (the header and blank lines are not
+rows); "line N" is the 1-based line of the file where the row starts (a quoted newline in a label makes
+a row span several lines). Both come from :mod:`htr.dataset_csv`, which reads the file once for the
+checks and the Dataset alike, so they agree by construction.
 
 Image checks run once per distinct file, in a thread pool: opening files waits on the disk and
 Pillow's decoders release the GIL, and threads, unlike forked processes, are safe after torch and
 the fast tokenizers have started their own threads. How deep an image is checked is documented in
 :mod:`htr.images` (``full_decode=True`` decodes every image).
-
-Reading the same file with ``datasets``: :func:`htr.data.read_csv` reads every column as the exact text
-of the file (pandas would otherwise turn the labels "NA"/"null"/"" into missing values and "007" into 7),
-so the row numbers here are the indices of that dataset.
 """
 
 import csv
 import difflib
-import io
 import os
 import re
 import shlex
@@ -47,6 +44,9 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Literal
 
+from datasets import Dataset
+
+from htr.dataset_csv import CSVFileError, Record, Table, read_table
 from htr.errors import HTRError
 from htr.images import (
     IMAGE_SUFFIXES,
@@ -63,7 +63,6 @@ Tokenizer = Callable[[list[str]], Mapping[str, Sequence[Sequence[int]]]]
 """Anything called like a Hugging Face tokenizer: ``tokenizer(texts)["input_ids"]``."""
 
 _COLUMN_FLAGS = {"image": "--image_column_name", "label": "--label_column_name"}
-_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")  # what surrogateescape turns undecodable bytes into
 
 
@@ -104,6 +103,7 @@ class ValidationReport:
     columns: list[str]
     problems: list[Problem] = field(default_factory=list)
     fatal: bool = False  # the file as a whole is unusable; skipping rows cannot help
+    table: Table | None = field(default=None, repr=False)  # the records checked; None if unparsable
 
     @property
     def errors(self) -> list[Problem]:
@@ -118,6 +118,13 @@ class ValidationReport:
         """0-based indices of the rows without errors, ready for ``Dataset.select``."""
         bad = {problem.row for problem in self.errors}
         return [row for row in range(self.n_rows) if row not in bad]
+
+    def dataset(self) -> Dataset:
+        """The rows checked, as the Dataset training reads: built from these very records, so row N of
+        this report is ``dataset()[N]``."""
+        if self.table is None:  # the file could not be read into rows
+            raise DataValidationError(self)
+        return self.table.to_dataset()
 
     def summary(self) -> str:
         if self.fatal:
@@ -171,68 +178,16 @@ class DataValidationError(HTRError, ValueError):
         super().__init__(report.format("error"))
 
 
-@dataclass(frozen=True)
-class _Record:
-    fields: list[str]
-    line: int  # first line of the record
-    end_line: int  # last line of the record
-
-
-def _split_records(csv_path: Path, text: str) -> tuple[list[str], list[_Record]]:
-    """Parse like pandas does: quoted commas/newlines inside fields, blank lines skipped.
-
-    ``line_num`` of the csv reader gives each record's real line span, which quoted newlines shift.
-    """
-    lines = list(io.StringIO(text, newline=""))  # splits at \n, \r\n and \r, as csv and pandas do
-    reader = csv.reader(lines)
-    records: list[_Record] = []
-    start = 1
-    try:
-        for fields in reader:
-            raw = "".join(lines[start - 1 : reader.line_num]) if len(fields) <= 1 else ","
-            if raw.strip(" \t\r\n"):  # pandas skips lines of only spaces/tabs, but not a quoted ""
-                records.append(_Record(fields, start, reader.line_num))
-            start = reader.line_num + 1
-    except csv.Error as error:
-        problem = Problem(
-            "error",
-            "unparsable",
-            f"the CSV cannot be parsed from here on ({error})",
-            'check the quotes that open on or before this line: a quote inside a label must be doubled ("")',
-            line=start,
-        )
-        raise DataValidationError(ValidationReport(csv_path, 0, [], [problem], fatal=True)) from None
-    return lines, records
-
-
-def _ends_in_open_quote(text: str) -> bool:
-    """Replay the quote states of csv/pandas over the last record: does the file end inside quotes?
-
-    The csv module silently closes such a field at the end of the file; pandas fails ("EOF inside
-    string"), so this has to be caught here.
-    """
-    state = "start"
-    for char in text:
-        if state == "quoted":
-            state = "quote" if char == '"' else "quoted"
-        elif state == "quote":  # just after a quote inside a quoted field
-            state = "quoted" if char == '"' else "start" if char in ",\r\n" else "field"
-        else:
-            state = "start" if char in ",\r\n" else "quoted" if state == "start" and char == '"' else "field"
-    return state == "quoted"
-
-
-def _encoding_problems(text: str, lines: list[str], records: list[_Record], bom_bytes: int) -> list[Problem]:
+def _encoding_problems(table: Table) -> list[Problem]:
     """One error per record (the header included) holding bytes that are not UTF-8."""
-    if not _NOT_UTF8.search(text):
+    if not any(_NOT_UTF8.search(line) for line in table.lines):
         return []
-    starts = list(
-        accumulate((len(line.encode("utf-8", "surrogateescape")) for line in lines), initial=bom_bytes)
-    )
+    sizes = (len(line.encode("utf-8", "surrogateescape")) for line in table.lines)
+    starts = list(accumulate(sizes, initial=table.bom_bytes))
     problems = []
-    for index, record in enumerate(records):
+    for index, record in enumerate([table.header, *table.rows]):
         for number in range(record.line, record.end_line + 1):
-            line = lines[number - 1]
+            line = table.lines[number - 1]
             if match := _NOT_UTF8.search(line):
                 at = match.start()
                 offset = starts[number - 1] + len(line[:at].encode("utf-8", "surrogateescape"))
@@ -274,9 +229,9 @@ def _missing_column(header: list[str], name: str, role: str) -> Problem:
 
 
 def _header_problems(
-    header: list[str], image_column: str, label_column: str, label_required: bool
+    table: Table, image_column: str, label_column: str, label_required: bool
 ) -> list[Problem]:
-    problems = []
+    header, problems = table.columns, []
     for name, role in ((image_column, "image"), (label_column, "label")):
         if name not in header and role == "label" and not label_required:
             missing = _missing_column(header, name, role)
@@ -284,115 +239,66 @@ def _header_problems(
                 problems.append(replace(missing, severity="warning", message=f"{missing.message} Not scored"))
         elif name not in header:
             problems.append(_missing_column(header, name, role))
-        elif header.count(name) > 1:
-            problems.append(
-                Problem(
-                    "error",
-                    "duplicate_column",
-                    f"column {name!r} appears {header.count(name)} times; pandas would rename the copies",
-                    "rename or remove the extra columns",
-                    line=1,
-                )
-            )
-    return problems
+    return problems + [
+        Problem(
+            "error",
+            "duplicate_column",
+            f"column {name!r} appears {header.count(name)} times, so its values are ambiguous",
+            "rename or remove the extra columns",
+            line=1,
+        )
+        for name in table.repeated_columns()
+    ]
 
 
-def _field_count_problems(header: list[str], rows: list[_Record]) -> list[Problem]:
-    return [
+def _structure_problems(table: Table) -> list[Problem]:
+    """Rows whose values cannot be matched to columns: too many fields, or a quote open to the end."""
+    problems = [
         Problem(
             "error",
             "too_many_fields",
-            f"the row has {len(record.fields)} fields but the header has {len(header)}, "
-            "so pandas would fail or shift the columns",
+            f"the row has {len(table.rows[row].fields)} fields but the header has {len(table.columns)}, "
+            "so the extra values belong to no column",
             'put a label that contains a comma in double quotes ("Smith, John"), or remove the extra comma',
             row=row,
-            line=record.line,
+            line=table.rows[row].line,
         )
-        for row, record in enumerate(rows)
-        if len(record.fields) > len(header)
+        for row in table.overfull_rows()
     ]
-
-
-def _cr_blank_line_problems(lines: list[str], rows: list[_Record]) -> list[Problem]:
-    """pandas drops the delimiter that starts a row right after a blank line ending in a bare CR
-    (old Mac line endings), silently shifting that row's values one column to the left."""
-    return [
-        Problem(
-            "error",
-            "shifted_by_pandas",
-            "this row starts with an empty field right after a blank line that ends in a bare carriage "
-            "return; pandas would drop the empty field and shift the row's values one column left",
-            "delete the blank line, or re-save the file with Unix (LF) or Windows (CRLF) line endings",
-            row=row,
-            line=record.line,
-        )
-        for row, record in enumerate(rows)
-        if lines[record.line - 1].startswith(",")
-        and lines[record.line - 2].endswith("\r")
-        and not lines[record.line - 2].strip(" \t\r")
-    ]
-
-
-def _read_table(
-    csv_path: Path, image_column: str, label_column: str, label_required: bool = True
-) -> tuple[list[str], list[_Record], list[Problem]]:
-    """Header and data records, or DataValidationError listing every problem that affects the whole file."""
-
-    def fail(
-        problems: list[Problem], n_rows: int = 0, header: list[str] | None = None
-    ) -> DataValidationError:
-        return DataValidationError(ValidationReport(csv_path, n_rows, header or [], problems, fatal=True))
-
-    try:
-        data = csv_path.read_bytes()
-    except OSError as error:
-        reason = "does not exist" if isinstance(error, FileNotFoundError) else f"cannot be read ({error})"
-        raise fail(
-            [Problem("error", "unreadable_csv", f"{csv_path.absolute()} {reason}", "check the CSV path")]
-        ) from None
-    if data.startswith(_UTF16_BOMS):
-        raise fail(
-            [
-                Problem(
-                    "error",
-                    "not_utf8",
-                    "the file is UTF-16 (Excel's 'Unicode text')",
-                    "re-save it as 'CSV UTF-8'",
-                )
-            ]
-        )
-    bom_bytes = 3 if data.startswith(b"\xef\xbb\xbf") else 0  # the BOM must not end up in the first name
-    text = data[bom_bytes:].decode("utf-8", "surrogateescape")  # bad bytes become \udc80-\udcff
-    lines, records = _split_records(csv_path, text)
-    if not records:
-        raise fail([Problem("error", "empty_csv", "the CSV is empty", "write a header line and data rows")])
-    header, rows = records[0].fields, records[1:]
-    problems = _encoding_problems(text, lines, records, bom_bytes)
-    problems += _header_problems(header, image_column, label_column, label_required)
-    if not rows:
-        problems.append(Problem("error", "no_rows", "the CSV has a header but no data rows", "add data rows"))
-    problems += _field_count_problems(header, rows)
-    problems += _cr_blank_line_problems(lines, rows)
-    if rows and _ends_in_open_quote("".join(lines[rows[-1].line - 1 :])):
+    if table.rows and table.ends_in_quote:
+        last = table.rows[-1]
         problems.append(
             Problem(
                 "error",
                 "unclosed_quote",
-                f"a quote opened in this row is never closed, so lines {rows[-1].line}-{len(lines)} "
+                f"a quote opened in this row is never closed, so lines {last.line}-{last.end_line} "
                 "were read as one row",
                 'close the quote, and double any quote inside a label ("")',
-                row=len(rows) - 1,
-                line=rows[-1].line,
+                row=len(table.rows) - 1,
+                line=last.line,
             )
         )
+    return problems
+
+
+def _checked_table(
+    csv_path: Path, image_column: str, label_column: str, label_required: bool = True
+) -> tuple[Table, list[Problem]]:
+    """The parsed file and its warnings, or DataValidationError listing every problem of the whole file."""
+    try:
+        table = read_table(csv_path)
+    except CSVFileError as error:
+        problem = Problem("error", error.kind, error.reason, error.fix, line=error.line)
+        raise DataValidationError(ValidationReport(csv_path, 0, [], [problem], fatal=True)) from None
+    problems = _encoding_problems(table)
+    problems += _header_problems(table, image_column, label_column, label_required)
+    if not table.rows:
+        problems.append(Problem("error", "no_rows", "the CSV has a header but no data rows", "add data rows"))
+    problems += _structure_problems(table)
     if any(problem.severity == "error" for problem in problems):
-        raise fail(problems, len(rows), header)
-    return header, rows, problems
-
-
-def _field(record: _Record, index: int) -> str:
-    """A short row lacks trailing fields; pandas fills them with missing values, here ''."""
-    return record.fields[index] if index < len(record.fields) else ""
+        report = ValidationReport(csv_path, len(table.rows), table.columns, problems, fatal=True)
+        raise DataValidationError(report)
+    return table, problems
 
 
 def _label_problems(label: str, row: int, line: int, column: str) -> list[Problem]:
@@ -434,7 +340,7 @@ def _label_problems(label: str, row: int, line: int, column: str) -> list[Proble
     return problems
 
 
-def _merged_rows_problems(record: _Record, row: int, header: list[str]) -> list[Problem]:
+def _merged_rows_problems(record: Record, row: int, header: list[str]) -> list[Problem]:
     """An error when a multi-line field continues with a line that looks like another row (a lost quote).
 
     Left as a warning, training went on with the rows merged into one garbage label and ``htr.predict``
@@ -554,7 +460,7 @@ def _duplicate_problems(
 
 def _image_problems(
     paths: dict[int, Path],
-    rows: list[_Record],
+    rows: list[Record],
     column: str,
     num_workers: int,
     full_decode: bool,
@@ -621,20 +527,21 @@ def validate_csv(
     defaults to min(8, CPU count). ``label_required=False`` (``htr.predict``) accepts a CSV without labels.
     """
     csv_path = Path(csv_path)
-    header, rows, problems = _read_table(csv_path, image_column, label_column, label_required)
+    table, problems = _checked_table(csv_path, image_column, label_column, label_required)
+    header, rows = table.columns, table.rows
     image_index = header.index(image_column)
     label_index = header.index(label_column) if label_column in header else None
     root = Path(image_root) if image_root is not None else csv_path.parent
     paths: dict[int, Path] = {}
     labels: dict[int, tuple[int, str]] = {}  # row -> (line, normalised label), non-empty labels only
     for row, record in enumerate(rows):
-        label = _field(record, label_index) if label_index is not None else ""
+        label = table.value(record, label_index) if label_index is not None else ""
         if label_index is not None:
             problems += _label_problems(label, row, record.line, label_column)
         problems += _merged_rows_problems(record, row, header)
         if text := normalize_text(label):
             labels[row] = (record.line, text)
-        value = _field(record, image_index)
+        value = table.value(record, image_index)
         if problem := _image_value_problem(value, root, row, record.line, image_column):
             problems.append(problem)
         else:
@@ -645,4 +552,4 @@ def validate_csv(
     workers = num_workers if num_workers is not None else min(8, os.cpu_count() or 1)
     problems += _image_problems(paths, rows, image_column, workers, full_decode, image_processor)
     problems.sort(key=lambda problem: (problem.row, problem.severity, problem.kind))
-    return ValidationReport(csv_path, len(rows), header, problems)
+    return ValidationReport(csv_path, len(rows), header, problems, table=table)

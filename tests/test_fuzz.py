@@ -10,12 +10,12 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from PIL import Image
 
+from htr.dataset_csv import read_table, write_csv
 from htr.images import BadImageError, ImageInfo, inspect_image, open_image
-from htr.validation import DataValidationError, ValidationReport, _read_table, validate_csv
+from htr.validation import DataValidationError, ValidationReport, validate_csv
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::UserWarning"),  # Pillow's "Corrupt EXIF data" & co.
@@ -205,13 +205,13 @@ def check_report(report: ValidationReport, csv_path: Path, case: str) -> None:
         assert problem.row is not None and 0 <= problem.row < report.n_rows, case
     assert set(report.valid_rows) <= set(range(report.n_rows)), case
     assert report.format(max_per_kind=2) and report.write_csv(csv_path.with_suffix(".skipped.csv")).exists()
-    # the rows validated are the rows pandas (and so datasets) will load, value for value
-    frame = pd.read_csv(csv_path, keep_default_na=False, dtype=str)
-    header, records, _ = _read_table(csv_path, "image", "label")
-    assert list(frame.columns) == header == report.columns and len(frame) == report.n_rows, case
-    for index, column in enumerate(header):
-        ours = [record.fields[index] if index < len(record.fields) else "" for record in records]
-        assert list(frame[column]) == ours, case
+    # training's Dataset holds the rows validated, value for value; written back, they read the same
+    rows = report.dataset().to_list()
+    assert len(rows) == report.n_rows and all(list(row) == report.columns for row in rows), case
+    for row, record in zip(rows, read_table(csv_path).rows, strict=True):
+        assert list(row.values()) == record.fields + [""] * (len(row) - len(record.fields)), case
+    copy = write_csv(csv_path.with_suffix(".copy.csv"), rows, report.columns)
+    assert read_table(copy).to_dataset().to_list() == rows, case
 
 
 def test_messy_csvs_end_in_report_or_data_validation_error(

@@ -27,6 +27,7 @@ from data_prep.fonts import (
     train_fonts,
 )
 from data_prep.synthetic import AUGMENTS, COLUMNS, Job, _draw_text, generate, main, render_sample
+from htr.dataset_csv import read_table, write_csv
 from htr.text import normalize_text
 
 needs_eval_fonts = pytest.mark.skipif(not eval_fonts(), reason="fonts-bwht/fonts-breip not installed")
@@ -238,6 +239,15 @@ def test_debian_font_with_notdef_parentheses() -> None:
     coverage = font_coverage(FONT_ROOT / "truetype/tomsontalks/TomsonTalks.ttf")
     assert not {"(", ")", '"'} & coverage.drawable
     assert {"A", "Z", "0", "9", ".", "!"} <= coverage.drawable
+
+
+@needs_train_fonts
+def test_the_csv_is_what_the_shared_writer_writes(tmp_path: Path) -> None:
+    """Same bytes as htr.dataset_csv.write_csv gives for the rows it holds (it wrote LF lines of its own)."""
+    csv_path = generate(tmp_path, 4, fonts="train", kind="words", workers=1)
+    rows = read_table(csv_path).to_dataset().to_list()
+    assert [list(row) for row in rows] == [list(COLUMNS)] * 4
+    assert csv_path.read_bytes() == write_csv(tmp_path / "again.csv", rows, COLUMNS).read_bytes()
 
 
 @needs_train_fonts

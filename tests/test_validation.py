@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from htr.data import read_csv
 from htr.modeling import build_tiny_model
 from htr.validation import DataValidationError, ValidationReport, validate_csv
 
@@ -54,23 +55,15 @@ def test_quoted_commas_and_newlines_are_data_and_shift_line_numbers(data_dir: Pa
     assert "row 2 (line 6), column 'label': the label is empty. Fix:" in report.format()
 
 
-def test_row_numbers_index_the_dataset_that_datasets_builds(data_dir: Path) -> None:
+def test_row_numbers_index_the_dataset_that_training_builds(data_dir: Path) -> None:
     """BOM, CRLF, blank and whitespace-only lines, a multi-line label: row N must be dataset[N]."""
-    from datasets import Features, Value, load_dataset
-
     text = 'image,label\r\nimg/a.png,"a,\r\nb"\r\n\r\n  \t\r\nimg/missing.png,x\r\n"",y\r\nimg/b.jpg,NA\r\n'
     path = write(data_dir, b"\xef\xbb\xbf" + text.encode())
     report = validate_csv(path)
     assert report.columns == ["image", "label"]
-    features = Features({column: Value("string") for column in report.columns})
-    dataset = load_dataset(
-        "csv",
-        data_files=str(path),
-        split="train",
-        keep_default_na=False,
-        features=features,
-        cache_dir=str(data_dir / "cache"),
-    )
+    dataset = report.dataset()
+    assert read_csv(path).to_list() == dataset.to_list()  # training's reader without validation agrees
+    assert dataset.column_names == report.columns
     assert len(dataset) == report.n_rows == 4
     problems = rows_by_kind(report)
     assert dataset[problems["missing_file"][0]]["image"] == "img/missing.png"
@@ -146,11 +139,49 @@ def test_unparsable_field_is_fatal_not_a_csv_traceback(data_dir: Path) -> None:
     assert error.report.errors[0].kind == "unparsable"
 
 
-def test_blank_line_with_bare_cr_before_empty_first_field_is_fatal(data_dir: Path) -> None:
-    """pandas would drop the leading empty field of row 1 and shift its values one column left."""
-    error = fatal(write(data_dir, "source,image,label\rx,img/a.png,hi\r\r,img/b.jpg,yo\r"))
+def test_empty_first_field_after_a_blank_line_with_bare_cr_keeps_its_columns(data_dir: Path) -> None:
+    """Training's pandas reader shifted this row one column left; the shared reader reads it as written."""
+    report = validate_csv(write(data_dir, "source,image,label\rx,img/a.png,hi\r\r,img/b.jpg,yo\r"))
+    assert report.problems == []
+    assert report.dataset().to_list() == [
+        {"source": "x", "image": "img/a.png", "label": "hi"},
+        {"source": "", "image": "img/b.jpg", "label": "yo"},
+    ]
+
+
+def test_each_row_error_names_the_line_where_the_row_starts(data_dir: Path) -> None:
+    labels = [
+        "Smith, John",
+        "two\nlines",
+        "three\r\nlines\rhere",
+        "x",
+        'a "quote"\n\nand a blank line',
+        "end",
+    ]
+    rows = [(f"img/none{row}.png", label) for row, label in enumerate(labels)]
+    path = data_dir / "english.csv"
+    with path.open("w", newline="", encoding="utf-8") as file:
+        csv.writer(file).writerows([("image", "label"), *rows])
+    report = validate_csv(path)
+    assert [problem.row for problem in report.errors] == list(range(len(rows)))
+    lines = path.read_bytes().decode().splitlines()
+    for problem in report.errors:
+        assert lines[problem.line - 1].startswith(rows[problem.row][0] + ","), problem
+        assert report.dataset()[problem.row]["label"] == labels[problem.row]
+
+
+def test_any_repeated_column_is_fatal(data_dir: Path) -> None:
+    """Which of two writer columns would training read? Neither, until one is renamed."""
+    error = fatal(write(data_dir, "image,label,writer,writer\nimg/a.png,hi,w1,w2\n"))
     [problem] = error.report.errors
-    assert (problem.kind, problem.row, problem.line) == ("shifted_by_pandas", 1, 4)
+    assert (problem.kind, problem.line) == ("duplicate_column", 1)
+    assert "'writer' appears 2 times" in problem.message
+
+
+def test_a_report_without_rows_has_no_dataset(data_dir: Path) -> None:
+    error = fatal(write(data_dir, ""))
+    with pytest.raises(DataValidationError, match="the CSV is empty"):
+        error.report.dataset()
 
 
 def test_closing_quote_lost_mid_file_is_an_error_naming_the_line(data_dir: Path) -> None:
