@@ -2,6 +2,7 @@
 
     python benchmarks/pages.py --model models/trocr-tiny-synthetic --pages ../shared/real/hn2021/data \
         --output_dir outputs/bench_pages [--max_pages 41] [--line_by_line_pages 3]
+    python benchmarks/pages.py --model OTHER --pages ... --output_dir OUT2 --segmentation outputs/bench_pages
 
 Every PAGE/ALTO file under ``--pages`` is a ground-truth page (image beside it). Per page: kraken's
 segmentation, cropping, TrOCR recognition in batches (``--batch_size``) are timed separately; on the first
@@ -9,6 +10,8 @@ segmentation, cropping, TrOCR recognition in batches (``--batch_size``) are time
 (``--psm 7``, as in ``benchmarks/tesseract_peer.py``) reads exactly the same crops. Both engines are
 scored on the detected lines (what a user gets) and on the ground-truth lines (recognition alone), with
 line detection precision/recall by polygon IoU >= 0.5. Needs kraken (``requirements-pages.txt``).
+``--segmentation`` takes the lines of an earlier run's ``NAME.xml`` (and its segmentation time) instead of
+segmenting again: another recogniser on exactly the same lines, in minutes instead of most of an hour.
 Results: ``OUTPUT_DIR/pages_benchmark.json``, per-page PAGE/ALTO/overlay outputs beside it, and one
 predictions file per engine with a row per page (reading-order text against the ground truth's), which
 ``htr.compare`` turns into a paired bootstrap interval over pages (printed at the end).
@@ -68,6 +71,11 @@ def main() -> dict:
         action="store_true",
         help="Keep the pages already in OUTPUT_DIR/pages_benchmark.json, do the rest.",
     )
+    parser.add_argument(
+        "--segmentation",
+        type=Path,
+        help="Output dir of an earlier run: read its lines (NAME.xml) instead of running kraken again.",
+    )
     args = start(parser)
     if not args.pages.is_dir():
         raise SystemExit(f"error: {args.pages}: not a folder (point --pages at ground-truth PAGE/ALTO pages)")
@@ -78,15 +86,24 @@ def main() -> dict:
     if args.resume and results_path.is_file():
         rows = json.loads(results_path.read_text())["pages"]
     done = {row["page"] for row in rows}
+    earlier = {}
+    if args.segmentation:
+        earlier_pages = json.loads((args.segmentation / "pages_benchmark.json").read_text())["pages"]
+        earlier = {row["page"]: row for row in earlier_pages}
     for index, path in enumerate(files):
         if str(path) in done:
             continue
         truth = read_layout(path)
         image = open_image(truth.image)
         timing = Timing()
-        t = time.perf_counter()
-        detected, fragments = segment(image, truth.image)
-        timing.segmentation = time.perf_counter() - t
+        if args.segmentation:
+            detected = read_layout(args.segmentation / f"{truth.image.stem}.xml")
+            fragments = earlier[str(path)]["fragments_left_out"]
+            timing.segmentation = earlier[str(path)]["timing"]["segmentation"]
+        else:
+            t = time.perf_counter()
+            detected, fragments = segment(image, truth.image)
+            timing.segmentation = time.perf_counter() - t
         t = time.perf_counter()
         lines, crops, unusable = crop_page(image, detected)
         timing.cropping = time.perf_counter() - t

@@ -90,10 +90,10 @@ def test_parse_only_catches_a_bad_flag(monkeypatch):
 
 def test_from_stage_starts_there_and_refuses_a_stage_that_does_not_exist(capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
-    assert main(["--dry_run", "--from_stage", "13"]) == 0
-    assert capsys.readouterr().out.startswith("# stage 13: recipes/pretrain/13_hands_more.json")
+    assert main(["--dry_run", "--from_stage", "14"]) == 0
+    assert capsys.readouterr().out.startswith("# stage 14: recipes/pretrain/14_scan_crop.json")
     with pytest.raises(SystemExit):
-        main(["--dry_run", "--from_stage", "14"])
+        main(["--dry_run", "--from_stage", "15"])
 
 
 def test_a_final_output_that_is_not_the_last_stages_output_is_refused(tmp_path):
@@ -103,10 +103,10 @@ def test_a_final_output_that_is_not_the_last_stages_output_is_refused(tmp_path):
         for entry in lineage["stages"][:-1]
     ]
     path = tmp_path / "lineage.json"
-    path.write_text(json.dumps(lineage))  # stage 13 dropped, final_output still stage 13's
+    path.write_text(json.dumps(lineage))  # the last stage dropped, final_output still its
 
     with pytest.raises(
-        RecipeError, match="'final_output' is 'outputs/pretrain-hands-more' but the last stage"
+        RecipeError, match="'final_output' is 'outputs/pretrain-scan-crop' but the last stage"
     ):
         load_lineage(path)
 
