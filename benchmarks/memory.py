@@ -2,8 +2,9 @@
 
     python benchmarks/memory.py
 
-Each size runs in a fresh subprocess, with an empty datasets cache so the CSV is converted as on a
-first run: ``read_csv`` + ``ImageTextTransform`` (``with_transform``) + label lengths for
+Each size runs in a fresh subprocess, with an empty datasets cache as on a first run (``read_csv`` now
+parses the CSV with ``htr.dataset_csv`` into an in-memory Dataset, so nothing is cached anyway):
+``read_csv`` + ``ImageTextTransform`` (``with_transform``) + label lengths for
 group_by_length + ``TrOCRTrainer`` with a DataLoader worker, stopped at a fixed step. The rows
 point at the same few rendered images, so only the number of rows differs. Reported: the training
 process's peak RSS (``ru_maxrss``) and the worker's RSS at that step, sizes alternated over the

@@ -21,6 +21,7 @@ from huggingface_hub.utils import validate_repo_id
 
 from htr.errors import HTRError
 from htr.pipeline import pipeline_attached
+from htr.reading import CROP_TO_INK
 from htr.recipe import RunRecord
 
 logger = logging.getLogger(__name__)
@@ -234,6 +235,7 @@ def build_model_card(output_dir: str | Path, repo_id: str | None = None) -> Mode
         decoding=decoding,
         generate_kwargs=generate_kwargs,
         pipeline=pipeline_attached(output_dir),
+        crop_to_ink=bool(_read_json(output_dir / "config.json").get(CROP_TO_INK)),
         generation_max_length=max_length,
         recipe=run.recipe,
         framework_versions=framework_versions(),

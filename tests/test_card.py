@@ -309,3 +309,15 @@ def test_card_says_how_crops_are_resized(tmp_path: Path, model_dir: Path) -> Non
     config_path.write_text(json.dumps(config), encoding="utf-8")
     card = write_model_card(squeezed).read_text(encoding="utf-8")
     assert "**384×384 pixels** (height × width) without" in card
+
+
+def test_card_of_a_model_that_reads_cropped_says_how_to_crop_without_the_pipeline(
+    tmp_path: Path, model_dir: Path
+) -> None:
+    plain = write_run(tmp_path / "plain", model_dir, metrics=METRICS)
+    assert "crop_to_ink" not in write_model_card(plain).read_text(encoding="utf-8")
+    cropping = write_run(tmp_path / "cropping", model_dir, metrics=METRICS)
+    config_path = cropping / "config.json"
+    config_path.write_text(json.dumps({**json.loads(config_path.read_text()), "crop_to_ink": True}))
+    card = write_model_card(cropping).read_text(encoding="utf-8")
+    assert "cut each image first with `crop_to_ink` from the `reading.py`" in card
