@@ -158,7 +158,9 @@ def test_fitted_temperature_lowers_ece_of_an_overconfident_score(tmp_path):
 
 def test_calibrate_cli_stores_the_temperature_and_later_runs_apply_it(onnx_dir, words_csv, images, tmp_path):
     folder = shutil.copytree(onnx_dir, tmp_path / "model")
+    (folder / CALIBRATION_FILE).unlink()  # the shipped model's own (exported with it): raw means T = 1 here
     model, processor = load(str(folder), backend="onnx")
+    assert model.confidence_temperature == 1.0
     raw = read_lines(model, processor, images)
     result = main([str(folder), str(words_csv), "--backend", "onnx", "--calibrate"])
     stored = json.loads((folder / CALIBRATION_FILE).read_text())
