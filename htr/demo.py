@@ -63,7 +63,8 @@ class Reader:
     def read_line(
         self, path: str | None, num_beams: int
     ) -> tuple[Image.Image | None, str, float | None, str]:
-        """The image as the model gets it (upright RGB, cut to its ink if the model reads so), its text, confidence and a status line."""
+        """The image as the model gets it (upright RGB, cut to its ink if the model reads so), its text,
+        confidence and a status line."""
         if not path:
             return None, "", None, "Upload or drop a line image first."
         try:
