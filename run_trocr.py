@@ -48,7 +48,7 @@ from htr.output_dir import explain_write_error, lock_output_dir, release
 from htr.pipeline import attach_pipeline
 from htr.predictions import write_predictions
 from htr.publish import publish
-from htr.reading import CROP_TO_INK, reads_cropped
+from htr.reading import CROP_TO_INK, DESKEW, LineReading
 from htr.recipe import RecipeError, RunRecord, missing_inputs, parse_recipe_and_cli
 from htr.text import normalize_text
 from htr.trainer import LoggedEarlyStopping, TrOCRTrainer
@@ -85,6 +85,14 @@ class ModelArguments:
             "margins do not shrink the text; saved in the model's config, so predict, pages, the pipeline "
             "and the demo read the same way. true or false; default: the model's own setting (off for "
             "Microsoft's checkpoints, on for models/trocr-tiny-synthetic)."
+        },
+    )
+    deskew: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Turn every image (all splits) so its line runs level (up to ±5°) before the ink crop: a "
+            "tilted line is taller than its text, so the model would see it smaller. Saved in the model's "
+            "config like crop_to_ink. true or false; default: the model's own setting."
         },
     )
 
@@ -355,10 +363,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     model = VisionEncoderDecoderModel.from_pretrained(model_args.model_name_or_path, **hub_kwargs)
     fix_model_config(model, processor.tokenizer, training_args.generation_max_length, num_beams)
-    if model_args.crop_to_ink is not None:
-        setattr(model.config, CROP_TO_INK, model_args.crop_to_ink)
-    crop = reads_cropped(model.config)
-    logger.info("Images are %scropped to their ink before resizing.", "" if crop else "not ")
+    for key, value in ((DESKEW, model_args.deskew), (CROP_TO_INK, model_args.crop_to_ink)):
+        if value is not None:
+            setattr(model.config, key, value)
+    reading = LineReading.of(model.config)
+    logger.info(
+        "Images are %sdeskewed and %scropped to their ink before resizing.",
+        "" if reading.deskew else "not ",
+        "" if reading.crop_to_ink else "not ",
+    )
     if model_args.freeze_encoder:
         model.encoder.requires_grad_(False)
 
@@ -429,7 +442,7 @@ def main(argv: list[str] | None = None) -> None:
                 max_target_length=data_args.max_target_length,
                 normalize=data_args.text_normalization,
                 augment=augmenter if name == "train" else None,
-                crop=crop,
+                reading=reading,
             ),
             columns=[data_args.image_column_name, data_args.label_column_name],
         )

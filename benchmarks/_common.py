@@ -38,6 +38,7 @@ from data_prep.synthetic import generate
 from htr.augment import Augmenter
 from htr.data import ImageTextTransform, TrOCRCollator, label_lengths, read_csv
 from htr.modeling import build_tiny_model, build_tiny_tokenizer
+from htr.reading import LineReading
 from htr.trainer import TrOCRTrainer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,10 +113,10 @@ def synthetic_csv(
 
 
 def model_inputs(
-    csv_path: Path, processor: TrOCRProcessor, augment: str = "none", crop: bool = False
+    csv_path: Path, processor: TrOCRProcessor, augment: str = "none", reading: LineReading | None = None
 ) -> tuple[Dataset, list[int]]:
-    """The recipe's training inputs for a CSV (read_csv + ImageTextTransform, with ``augment`` and, if
-    ``crop``, the cut to the ink of a model with ``crop_to_ink``) and its label lengths."""
+    """The recipe's training inputs for a CSV (read_csv + ImageTextTransform, with ``augment`` and then
+    ``reading``, a model's deskew and cut to the ink) and its label lengths."""
     rows = read_csv(csv_path)
     transform = ImageTextTransform(
         processor=processor,
@@ -126,7 +127,7 @@ def model_inputs(
         max_target_length=MAX_TARGET_LENGTH,
         normalize=True,
         augment=Augmenter(augment),
-        crop=crop,
+        reading=reading or LineReading(),
     )
     lengths = label_lengths(rows, processor, "label", normalize=True)
     return rows.with_transform(transform, columns=["image", "label"]), lengths

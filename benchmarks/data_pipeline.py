@@ -1,10 +1,11 @@
 """Is the data pipeline ever the bottleneck? Images/s it delivers vs samples/s the model trains on.
 
     python benchmarks/data_pipeline.py            # tiny model, then trocr-base (a few minutes)
-    python benchmarks/data_pipeline.py --models tiny --augment none da2 scan --crop_to_ink
+    python benchmarks/data_pipeline.py --models tiny --augment none da2 scan --crop_to_ink --deskew
 
 * pipeline: a DataLoader over ``read_csv`` + ``ImageTextTransform`` (open the image, the training
-  augmentation of ``--augment``, with ``--crop_to_ink`` also each one cut to its ink, the model's image
+  augmentation of ``--augment``, with ``--crop_to_ink`` also each one cut to its ink, with ``--deskew``
+  also each one deskewed and cut to its ink, the model's image
   processor, tokenize) + ``TrOCRCollator``, with the recipe's batch size and
   ``dataloader_num_workers``, timed over a whole epoch from worker start-up (so slightly
   pessimistic);
@@ -13,7 +14,7 @@
 ``tiny`` is the benchmark TrOCR at 32x128 with recipes/pretrain/02_synthetic.json's batch and workers;
 ``base`` is trocr-base's architecture (ViT-B/16 at 384x384 + 12-layer 1024-wide decoder, random
 weights, built offline) with recipes/iam_imgur.json's. Images are rendered words and lines
-128 px high saved as PNG, like IAM's line images. A ratio above 1 means the model, not the data,
+128 px high saved as PNG, like IAM's line images (``--height 64``: as high as the pretraining sets' lines). A ratio above 1 means the model, not the data,
 sets the pace.
 """
 
@@ -39,6 +40,7 @@ from _common import (
 )
 from torch.utils.data import DataLoader
 
+from htr.reading import LineReading
 from htr.recipe import load_recipe
 
 SETUPS = {
@@ -72,6 +74,12 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", choices=list(SETUPS), default=list(SETUPS))
     parser.add_argument("--num_samples", type=int, default=192, help="images per pipeline epoch")
     parser.add_argument(
+        "--height",
+        type=int,
+        default=128,
+        help="line height in px: 128 like IAM's lines, 64 like the tiny model's pretraining sets",
+    )
+    parser.add_argument(
         "--augment", nargs="+", default=["none", "da2", "scan"], help="training augmentations to time"
     )
     parser.add_argument(
@@ -79,10 +87,19 @@ def main() -> None:
         action="store_true",
         help="also time each augmentation followed by the cut to the ink",
     )
+    parser.add_argument(
+        "--deskew",
+        action="store_true",
+        help="also time each augmentation followed by the deskew and the cut to the ink",
+    )
     args = start(parser)
-    setups = [(augment, False) for augment in args.augment]
-    setups += [(augment, True) for augment in args.augment if args.crop_to_ink]
-    csv_path = synthetic_csv(args.num_samples, height=128, augment="none")
+    readings = {"": LineReading()}
+    if args.crop_to_ink:
+        readings[" + crop"] = LineReading(crop_to_ink=True)
+    if args.deskew:
+        readings[" + deskew + crop"] = LineReading(deskew=True, crop_to_ink=True)
+    setups = [(augment, suffix) for suffix in readings for augment in args.augment]
+    csv_path = synthetic_csv(args.num_samples, height=args.height, augment="none")
 
     rows = []
     for name in args.models:
@@ -97,14 +114,14 @@ def main() -> None:
             description = "trocr-base architecture, 384x384, random weights"
         print(f"{name}: {description} ({parameters(model)}); batch {batch_size}, {workers} workers.")
         loaders = {
-            augment + (" + crop" if crop else ""): DataLoader(
-                model_inputs(csv_path, processor, augment, crop)[0],
+            augment + suffix: DataLoader(
+                model_inputs(csv_path, processor, augment, readings[suffix])[0],
                 batch_size=batch_size,
                 shuffle=True,
                 num_workers=workers,
                 collate_fn=TrOCRCollator(),
             )
-            for augment, crop in setups
+            for augment, suffix in setups
         }
         batch = next(iter(loaders[args.augment[0]]))
         model.train()

@@ -13,6 +13,7 @@ import logging
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
@@ -21,7 +22,7 @@ from huggingface_hub.utils import validate_repo_id
 
 from htr.errors import HTRError
 from htr.pipeline import pipeline_attached
-from htr.reading import CROP_TO_INK
+from htr.reading import LineReading
 from htr.recipe import RunRecord
 
 logger = logging.getLogger(__name__)
@@ -228,6 +229,7 @@ def build_model_card(output_dir: str | Path, repo_id: str | None = None) -> Mode
         data_files=data_files,
         datasets=dataset_ids,
         text_normalization=data_args.get("text_normalization"),
+        trained=bool(training.get("do_train")),
         hyperparameters=_hyperparameters(run, image_size),
         image_size=image_size,
         keeps_aspect=keeps_aspect,
@@ -235,7 +237,7 @@ def build_model_card(output_dir: str | Path, repo_id: str | None = None) -> Mode
         decoding=decoding,
         generate_kwargs=generate_kwargs,
         pipeline=pipeline_attached(output_dir),
-        crop_to_ink=bool(_read_json(output_dir / "config.json").get(CROP_TO_INK)),
+        reading=LineReading.of(SimpleNamespace(**_read_json(output_dir / "config.json"))),
         generation_max_length=max_length,
         recipe=run.recipe,
         framework_versions=framework_versions(),

@@ -8,7 +8,7 @@ with the number of rows.
 import logging
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from transformers import PreTrainedTokenizerBase, ProcessorMixin
 from htr.dataset_csv import SPLIT_NAMES, read_table
 from htr.errors import HTRError
 from htr.images import BadImageError, open_image, resolve_image_path
-from htr.reading import line_image
+from htr.reading import LineReading
 from htr.text import normalize_text
 
 logger = logging.getLogger(__name__)
@@ -94,8 +94,9 @@ def split_by_column(dataset: Dataset, split_column: str, path: str | Path) -> Da
 class ImageTextTransform:
     """Turn a batch of CSV rows into model inputs: RGB pixel values and label token ids (unpadded).
 
-    ``augment`` (training split only) changes each opened image before the processor resizes it; ``crop``
-    (every split: it is how the model reads, see ``htr.reading.crop_to_ink``) then cuts it to its ink.
+    ``augment`` (training split only) changes each opened image before the processor resizes it; ``reading``
+    (every split: it is how the model reads, see ``htr.reading.LineReading``) then deskews it and cuts it
+    to its ink where the model's config says so.
     """
 
     processor: ProcessorMixin
@@ -106,7 +107,7 @@ class ImageTextTransform:
     max_target_length: int
     normalize: bool
     augment: Callable[[Image.Image], Image.Image] | None = None
-    crop: bool = False
+    reading: LineReading = field(default_factory=LineReading)
 
     def __call__(self, batch: dict[str, list[Any]]) -> dict[str, Any]:
         images = []
@@ -121,7 +122,7 @@ class ImageTextTransform:
                 ) from None
             if self.augment:
                 image = self.augment(image)
-            images.append(line_image(image, self.crop, self.processor.image_processor.size))
+            images.append(self.reading.line_image(image, self.processor.image_processor.size))
         texts = [normalize_text(text) if self.normalize else text for text in batch[self.label_column]]
         pixel_values = self.processor.image_processor(images, return_tensors="pt").pixel_values
         labels = self.processor.tokenizer(texts, truncation=True, max_length=self.max_target_length).input_ids

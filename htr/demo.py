@@ -24,7 +24,7 @@ from PIL import Image
 
 from htr import predict
 from htr.images import BadImageError, PixelLimitError, open_image, pixel_limit
-from htr.reading import line_image, reads_cropped, shape_problem
+from htr.reading import LineReading, shape_problem
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -63,8 +63,8 @@ class Reader:
     def read_line(
         self, path: str | None, num_beams: int
     ) -> tuple[Image.Image | None, str, float | None, str]:
-        """The image as the model gets it (upright RGB, cut to its ink if the model reads so), its text,
-        confidence and a status line."""
+        """The image as the model gets it (upright RGB, deskewed and cut to its ink if the model reads so),
+        its text, confidence and a status line."""
         if not path:
             return None, "", None, "Upload or drop a line image first."
         try:
@@ -74,7 +74,7 @@ class Reader:
         start = time.perf_counter()
         (reading,) = self.recognise([image], int(num_beams))
         return (
-            line_image(image, reads_cropped(self.model.config), self.processor.image_processor.size),
+            LineReading.of(self.model.config).line_image(image, self.processor.image_processor.size),
             reading.text,
             round(reading.confidence, 4),
             f"Read {Path(path).name} ({image.width}×{image.height} px) in "

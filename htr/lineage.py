@@ -4,7 +4,9 @@
 reads (``prepare``: its data preset and, where the model is built or grown, the ``htr.modeling`` command), so
 a stage's commands are its recipe's preparation, then ``run_trocr.py`` on the recipe.
 
-The last step ships: ``htr.publish --to_folder`` replaces the lineage's ``model`` folder with the publishable
+Before that, ``calibrate_on`` (validation CSVs, never a test set) fits the last run's confidence temperature
+(``htr.predict --calibrate``), so the shipped ``calibration.json`` is reproducible too. The last step ships:
+``htr.publish --to_folder`` replaces the lineage's ``model`` folder with the publishable
 files of the last stage's run (``final_output``), its card written by :mod:`htr.card` from that run's record
 and metrics. So the shipped folder holds what a Hub upload would, and nothing in it is edited by hand.
 
@@ -45,6 +47,15 @@ class Lineage:
     stages: list[Stage]
     final_output: str
     model: str
+    calibrate_on: list[str] = field(default_factory=list)  # validation CSVs the confidence is fitted on
+
+    @property
+    def calibrate(self) -> str | None:
+        """The command that fits the last run's confidence temperature on validation sets (None: not fitted)."""
+        if not self.calibrate_on:
+            return None
+        argv = ["python", "-m", "htr.predict", self.final_output, *self.calibrate_on, "--num_beams", "1"]
+        return shlex.join([*argv, "--calibrate"])
 
     @property
     def ship(self) -> str:
@@ -84,7 +95,7 @@ def load_lineage(path: Path = LINEAGE) -> Lineage:
             f"Lineage {path}: 'final_output' is {final_output!r} but the last stage writes to "
             f"{last_output!r}: set it to the last stage's output_dir."
         )
-    return Lineage(stages, final_output, model)
+    return Lineage(stages, final_output, model, lineage.get("calibrate_on", []))
 
 
 def _argv(command: str) -> list[str]:
@@ -123,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
         if failed := _run(stage.commands, args.dry_run):
             print(f"error: stage {stage.number} failed at: {failed}", file=sys.stderr)
             print(f"fix it, then go on with: {resume} --from_stage {stage.number}", file=sys.stderr)
+            return 1
+    if lineage.calibrate:
+        print(f"# calibrate: the confidence of {lineage.final_output}, fitted on validation sets only")
+        if _run([lineage.calibrate], args.dry_run):
+            print(f"error: calibration failed; fix it, then rerun: {lineage.calibrate}", file=sys.stderr)
             return 1
     print(f"# ship: {lineage.final_output} as {lineage.model} (publishable files, card written from the run)")
     if _run([lineage.ship], args.dry_run):

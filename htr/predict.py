@@ -34,6 +34,7 @@ from PIL import Image
 from transformers import AutoProcessor, ProcessorMixin, VisionEncoderDecoderModel
 
 from htr import calibration
+from htr.confidence import line_errors
 from htr.errors import HTRError
 from htr.images import (
     IMAGE_SUFFIXES,
@@ -48,7 +49,7 @@ from htr.metrics import decode, error_rates, row_cer
 from htr.onnx_model import OnnxTrOCR, is_onnx_folder
 from htr.pipeline import line_confidences, stored_temperature
 from htr.predictions import write_predictions
-from htr.reading import line_image, reads_cropped
+from htr.reading import LineReading
 from htr.text import normalize_text
 from htr.validation import DataValidationError, validate_csv
 
@@ -197,10 +198,10 @@ def read_lines(
     overrides = {"num_beams": num_beams, "max_length": max_length}
     overrides = {key: value for key, value in overrides.items() if value is not None}
     temperature = getattr(model, "confidence_temperature", 1.0)
-    crop, size = reads_cropped(model.config), processor.image_processor.size
+    reading, size = LineReading.of(model.config), processor.image_processor.size
     readings: list[Reading] = []
     for start in range(0, len(images), batch_size):
-        batch = [line_image(image, crop, size) for image in images[start : start + batch_size]]
+        batch = [reading.line_image(image, size) for image in images[start : start + batch_size]]
         pixel_values = processor.image_processor(batch, return_tensors="pt").pixel_values
         with torch.inference_mode():
             output = model.generate(
@@ -401,6 +402,14 @@ def run(args: argparse.Namespace) -> Result:
     )
     result = Result(rows, skipped + unreadable, extra_columns, time.perf_counter() - start)
     if grids is not None:
+        wrong = line_errors([row for row in rows if row["label"]])
+        right, labelled = len(wrong) - int(wrong.sum()), len(wrong)
+        if right in (0, labelled):
+            raise InputError(
+                f"--calibrate: the model reads {right} of these {labelled} labelled lines exactly right; a "
+                "temperature is fitted on lines it gets right and lines it gets wrong, so give it a larger "
+                "validation set (or train the model further first)"
+            )
         result.calibration = calibration.calibrate(Path(args.model), rows, grids, args.num_beams)
     if args.output and args.output.suffix.lower() == ".json":
         write_json(args.output, rows)

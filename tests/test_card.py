@@ -38,6 +38,7 @@ def _recorded_run() -> dict[str, Any]:
         ),
         TrOCRTrainingArguments(
             output_dir="/home/me/runs/iam",
+            do_train=True,
             num_train_epochs=10,
             learning_rate=5e-5,
             per_device_train_batch_size=8,
@@ -311,7 +312,7 @@ def test_card_says_how_crops_are_resized(tmp_path: Path, model_dir: Path) -> Non
     assert "**384×384 pixels** (height × width) without" in card
 
 
-def test_card_of_a_model_that_reads_cropped_says_how_to_crop_without_the_pipeline(
+def test_card_of_a_model_that_deskews_or_crops_says_how_to_without_the_pipeline(
     tmp_path: Path, model_dir: Path
 ) -> None:
     plain = write_run(tmp_path / "plain", model_dir, metrics=METRICS)
@@ -320,4 +321,22 @@ def test_card_of_a_model_that_reads_cropped_says_how_to_crop_without_the_pipelin
     config_path = cropping / "config.json"
     config_path.write_text(json.dumps({**json.loads(config_path.read_text()), "crop_to_ink": True}))
     card = write_model_card(cropping).read_text(encoding="utf-8")
-    assert "cut each image first with `crop_to_ink` from the `reading.py`" in card
+    assert 'cut to their ink (`"crop_to_ink": true`)' in card and "turned level" not in card
+    assert "LineReading.of(model.config).line_image(image, processor.image_processor.size)" in card
+    config_path.write_text(json.dumps({**json.loads(config_path.read_text()), "deskew": True}))
+    card = write_model_card(cropping).read_text(encoding="utf-8")
+    assert 'turned level (`"deskew": true` in `config.json`) and cut to their ink' in card
+
+
+def test_card_of_a_run_that_trained_nothing_says_so_and_claims_no_hyperparameters(
+    tmp_path: Path, model_dir: Path
+) -> None:
+    trained = write_model_card(write_run(tmp_path / "trained", model_dir, metrics=METRICS)).read_text()
+    assert "fine-tuned on IAM + Imgur5K" in trained and "| Learning rate | 5e-05 |" in trained
+    record = json.loads(json.dumps(RUN_CONFIG))
+    record["training_args"]["do_train"] = False  # an evaluation-only run (e.g. one that only sets deskew)
+    evaluated = write_run(tmp_path / "evaluated", model_dir, run_config=record, metrics=METRICS)
+    card = write_model_card(evaluated).read_text(encoding="utf-8")
+    assert "as it was, not trained further: `run_trocr.py` evaluated it on IAM + Imgur5K" in card
+    assert "fine-tuned on IAM" not in card and "Learning rate" not in card and "## Evaluation data" in card
+    assert "This run trained nothing: the weights are those of `microsoft/trocr-base-handwritten`" in card

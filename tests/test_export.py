@@ -20,7 +20,7 @@ from htr.metrics import error_rates
 from htr.pipeline import CALIBRATION_FILE, stored_temperature
 from htr.predict import load, main, read_lines
 from htr.predictions import read_predictions
-from htr.reading import reads_cropped
+from htr.reading import LineReading
 
 SHIPPED = Path(__file__).resolve().parents[1] / "models" / "trocr-tiny-synthetic"
 # fp32 ONNX vs PyTorch logits: the same float32 arithmetic in another order (fused kernels); observed
@@ -162,7 +162,8 @@ def test_calibrate_cli_stores_the_temperature_and_later_runs_apply_it(onnx_dir, 
     (folder / CALIBRATION_FILE).unlink()  # the shipped model's own (exported with it): raw means T = 1 here
     model, processor = load(str(folder), backend="onnx")
     assert model.confidence_temperature == 1.0
-    assert reads_cropped(model.config)  # the export keeps how the shipped model reads: cut to the ink
+    # the export keeps how the shipped model reads: turned level and cut to the ink
+    assert LineReading.of(model.config) == LineReading(deskew=True, crop_to_ink=True)
     raw = read_lines(model, processor, images)
     result = main([str(folder), str(words_csv), "--backend", "onnx", "--calibrate"])
     stored = json.loads((folder / CALIBRATION_FILE).read_text())

@@ -58,6 +58,9 @@ def test_dry_run_lists_every_stage_in_order_then_ships_the_last(capsys, monkeypa
     assert runs == [f"recipes/pretrain/{path.name}" for path in STAGES]
     last_output = load_recipe(STAGES[-1])["output_dir"]
     assert lines[-1] == f"python -m htr.publish {last_output} --to_folder models/trocr-tiny-synthetic"
+    # the confidence is fitted on the last run, on validation sets, before it ships
+    calibrate = [line for line in lines if "--calibrate" in line]
+    assert calibrate == [load_lineage().calibrate] and lines.index(calibrate[0]) == len(lines) - 3
 
 
 def test_every_command_parses_and_every_data_set_exists(monkeypatch):
@@ -70,6 +73,9 @@ def test_every_command_parses_and_every_data_set_exists(monkeypatch):
             if "data_prep.presets" in command:
                 assert select(args.preset, args.only), command  # every --only set is in the preset
     assert _parse_only(lineage.ship, monkeypatch).to_folder == Path("models/trocr-tiny-synthetic")
+    calibrate = _parse_only(lineage.calibrate, monkeypatch)
+    assert calibrate.calibrate and calibrate.model == lineage.final_output
+    assert all("test" not in path for path in lineage.calibrate_on)  # fitted on validation sets only
 
 
 def test_a_stage_builds_what_its_recipe_reads():
@@ -79,8 +85,14 @@ def test_a_stage_builds_what_its_recipe_reads():
         model = recipe["model_name_or_path"]
         if model.startswith("build/"):
             assert any(f"htr.modeling {model} " in command for command in stage.commands), stage.recipe
-        folder = Path(recipe["train_file"]).parent.name
-        assert any(folder in command.split() for command in stage.commands), stage.recipe
+        for key in (
+            "train_file",
+            "validation_file",
+            "test_file",
+        ):  # every set it reads (stage 15 trains on none)
+            if recipe.get(key):
+                folder = Path(recipe[key]).parent.name
+                assert any(folder in command.split() for command in stage.commands), (stage.recipe, key)
 
 
 def test_parse_only_catches_a_bad_flag(monkeypatch):
@@ -90,10 +102,10 @@ def test_parse_only_catches_a_bad_flag(monkeypatch):
 
 def test_from_stage_starts_there_and_refuses_a_stage_that_does_not_exist(capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
-    assert main(["--dry_run", "--from_stage", "14"]) == 0
-    assert capsys.readouterr().out.startswith("# stage 14: recipes/pretrain/14_scan_crop.json")
+    assert main(["--dry_run", "--from_stage", "15"]) == 0
+    assert capsys.readouterr().out.startswith("# stage 15: recipes/pretrain/15_deskew.json")
     with pytest.raises(SystemExit):
-        main(["--dry_run", "--from_stage", "15"])
+        main(["--dry_run", "--from_stage", "16"])
 
 
 def test_a_final_output_that_is_not_the_last_stages_output_is_refused(tmp_path):
@@ -105,9 +117,7 @@ def test_a_final_output_that_is_not_the_last_stages_output_is_refused(tmp_path):
     path = tmp_path / "lineage.json"
     path.write_text(json.dumps(lineage))  # the last stage dropped, final_output still its
 
-    with pytest.raises(
-        RecipeError, match="'final_output' is 'outputs/pretrain-scan-crop' but the last stage"
-    ):
+    with pytest.raises(RecipeError, match="'final_output' is 'outputs/pretrain-deskew' but the last stage"):
         load_lineage(path)
 
 

@@ -336,3 +336,16 @@ def test_the_shipped_model_carries_this_repository_s_pipeline_code():
         assert (shipped / name).read_bytes() == (source / name).read_bytes(), (
             f"{shipped / name} differs from htr/{name}: run python -m htr.pipeline {shipped}"
         )
+
+
+def test_calibrating_on_lines_that_are_all_wrong_says_why_and_writes_nothing(
+    model_dir, words_csv, tmp_path, capsys
+):
+    from htr.pipeline import CALIBRATION_FILE
+
+    folder = Path(shutil.copytree(model_dir, tmp_path / "untrained"))  # a random model: every line wrong
+    with pytest.raises(SystemExit):
+        main([str(folder), str(words_csv), "--num_beams", "1", "--calibrate"])
+    err = capsys.readouterr().err
+    assert "reads 0 of these 48 labelled lines exactly right" in err and "Traceback" not in err
+    assert not (folder / CALIBRATION_FILE).exists()

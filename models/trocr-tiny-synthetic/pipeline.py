@@ -48,7 +48,7 @@ from transformers.image_utils import load_image
 from transformers.utils import cached_file
 
 from . import reading
-from .reading import line_image, normalize_text, reads_cropped, shape_problem, to_rgb
+from .reading import LineReading, normalize_text, shape_problem, to_rgb
 
 TASK = "image-to-text"
 # The file name is the module name in ``custom_pipelines``: the loader looks for ``pipeline.py`` in the repo.
@@ -167,7 +167,7 @@ class ImageToTextPipeline(Pipeline):
         rgb = load_rgb(image, timeout)
         if problem := shape_problem(rgb.width, rgb.height, self.image_processor.size):
             raise ValueError(problem)
-        rgb = line_image(rgb, reads_cropped(self.model.config), self.image_processor.size)
+        rgb = LineReading.of(self.model.config).line_image(rgb, self.image_processor.size)
         pixel_values = self.image_processor(images=rgb, return_tensors="pt").pixel_values
         return {"pixel_values": pixel_values.to(self.model.dtype)}
 
