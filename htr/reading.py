@@ -172,7 +172,7 @@ class LineReading:
 
     @classmethod
     def of(cls, config: Any) -> "LineReading":
-        """The reading a model with this config was trained with."""
+        """The reading a model with this config expects (set by the run_trocr.py run that saved it)."""
         return cls(bool(getattr(config, DESKEW, False)), bool(getattr(config, CROP_TO_INK, False)))
 
     def line_image(self, image: Image.Image, size: Any) -> Image.Image:
