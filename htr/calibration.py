@@ -28,10 +28,15 @@ from typing import Any
 import numpy as np
 
 from htr.confidence import line_errors, summarise
+from htr.errors import HTRError
 from htr.pipeline import CALIBRATION_FILE
 
 # 0.1 ... 10 in 81 log-spaced steps (ratio 1.059); 1.0 is the 41st.
 TEMPERATURES = tuple(float(t) for t in np.logspace(-1, 1, 81))
+
+
+class CalibrationError(HTRError, ValueError):
+    """Rows a temperature cannot be fitted on: the model reads all of them right, or none."""
 
 
 def line_nll(confidence: np.ndarray, correct: np.ndarray) -> float:
@@ -58,6 +63,12 @@ def calibrate(
     labelled = [index for index, row in enumerate(rows) if row["label"]]
     grid = np.array([grids[index] for index in labelled])
     correct = 1 - line_errors([rows[index] for index in labelled])
+    if correct.all() or not correct.any():
+        raise CalibrationError(
+            f"--calibrate: the model reads {int(correct.sum())} of these {len(correct)} labelled lines exactly "
+            "right; a temperature is fitted on lines it gets right and lines it gets wrong, so give it a "
+            "larger validation set (or train the model further first)"
+        )
     before = summarise(rows)
     temperature = fit_temperature(grid, correct)
     column = TEMPERATURES.index(temperature)

@@ -54,8 +54,18 @@ class Lineage:
         """The command that fits the last run's confidence temperature on validation sets (None: not fitted)."""
         if not self.calibrate_on:
             return None
-        argv = ["python", "-m", "htr.predict", self.final_output, *self.calibrate_on, "--num_beams", "1"]
-        return shlex.join([*argv, "--calibrate"])
+        return shlex.join(
+            [
+                "python",
+                "-m",
+                "htr.predict",
+                self.final_output,
+                *self.calibrate_on,
+                "--num_beams",
+                "1",
+                "--calibrate",
+            ]
+        )
 
     @property
     def ship(self) -> str:

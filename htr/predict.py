@@ -34,7 +34,6 @@ from PIL import Image
 from transformers import AutoProcessor, ProcessorMixin, VisionEncoderDecoderModel
 
 from htr import calibration
-from htr.confidence import line_errors
 from htr.errors import HTRError
 from htr.images import (
     IMAGE_SUFFIXES,
@@ -402,14 +401,6 @@ def run(args: argparse.Namespace) -> Result:
     )
     result = Result(rows, skipped + unreadable, extra_columns, time.perf_counter() - start)
     if grids is not None:
-        wrong = line_errors([row for row in rows if row["label"]])
-        right, labelled = len(wrong) - int(wrong.sum()), len(wrong)
-        if right in (0, labelled):
-            raise InputError(
-                f"--calibrate: the model reads {right} of these {labelled} labelled lines exactly right; a "
-                "temperature is fitted on lines it gets right and lines it gets wrong, so give it a larger "
-                "validation set (or train the model further first)"
-            )
         result.calibration = calibration.calibrate(Path(args.model), rows, grids, args.num_beams)
     if args.output and args.output.suffix.lower() == ".json":
         write_json(args.output, rows)
@@ -470,7 +461,7 @@ def main(argv: Sequence[str] | None = None) -> Result:
         parser.error(f"--output must end in .csv or .json, got {args.output}")
     try:
         result = run(args)
-    except (InputError, PixelLimitError) as error:
+    except (InputError, PixelLimitError, calibration.CalibrationError) as error:
         parser.error(str(error))
     if args.output:
         print(f"Wrote {len(result.rows)} predictions to {args.output}")
