@@ -12,11 +12,20 @@ crops, duplicates).
   hash of their name, so the draw does not depend on file order), or one split for all.
 * ``--line_types`` keeps lines whose type (ALTO ``OtherTag`` label, PAGE ``custom`` structure
   type) matches one of the shell patterns, e.g. ``'*:Handwritten'``.
+* ``--document_pattern`` names the document when one hand spans several files: the first match of the
+  regular expression in the file name, e.g. ``'imp_wikitexte_[0-9]+'`` makes ``imp_wikitexte_0022_2.xml``
+  part of document ``imp_wikitexte_0022``, so both pages of a text land in one split.
+* ``--image_dir`` finds page images in another folder (an eScriptorium export's ``jpg/`` beside ``alto/``).
+* ``--skip_text`` leaves out lines whose whole text matches a regular expression (a page id the writer
+  copied at the top, say), and ``--crossed_out`` says what to do with struck text transcribed
+  ``>word sequence<`` and unreadable text ``><``: ``keep`` the marks, ``strip`` the marked text, or
+  ``skip`` the line (its ink is on the image, so a label without it teaches the model to drop words).
 
 Lines left out before the merge are listed in ``skipped_lines.csv`` (XML file, line id, reason)
 and counted: ``line_type`` (filtered out), ``duplicate_page`` (the page image is byte-identical
 to one read earlier: the same photograph transcribed twice would put one line in the data twice,
-possibly in two splits; the copy with most wanted lines is kept), ``bad_geometry`` (no usable polygon). ``lines.jsonl`` keeps each crop's
+possibly in two splits; the copy with most wanted lines is kept), ``bad_geometry`` (no usable polygon),
+``skip_text`` and ``crossed_out``. ``lines.jsonl`` keeps each crop's
 page, polygon, baseline and type so ``--to_page`` can rebuild PAGE XML from the CSV (with its
 possibly corrected labels): import → edit labels → export keeps the geometry.
 """
@@ -26,9 +35,11 @@ import csv
 import fnmatch
 import hashlib
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from data_prep.merge import DROPPED_NAME, REPORT_NAME, merge
 from htr.dataset_csv import SPLITS, relative_path, write_csv
@@ -39,6 +50,10 @@ from htr.linecrops import CropError, crop_line
 RAW_NAME = "lines_raw.csv"
 GEOMETRY_NAME = "lines.jsonl"
 SKIPPED_NAME = "skipped_lines.csv"
+# Struck-through text as Copiste d'un jour (and many eScriptorium projects) transcribe it: ">word sequence<",
+# and "><" for text struck out beyond reading.
+CROSSED_OUT = re.compile(r">[^<>]*<")
+CrossedOut = Literal["keep", "strip", "skip"]
 
 
 @dataclass(frozen=True)
@@ -68,9 +83,30 @@ def find_layout_files(inputs: list[Path]) -> list[Path]:
     return files
 
 
-def document_name(path: Path) -> str:
-    """The document a layout file transcribes: ``Lettre243.alto.xml`` → ``Lettre243``."""
-    return path.name.split(".")[0]
+def document_name(path: Path, pattern: re.Pattern[str] | None = None) -> str:
+    """The document a layout file transcribes: ``Lettre243.alto.xml`` → ``Lettre243``.
+
+    With ``pattern``, its first match in the file name (``imp_wikitexte_0022_2.xml`` →
+    ``imp_wikitexte_0022``); a name it does not match is an error, since guessing would split a hand.
+    """
+    if pattern is None:
+        return path.name.split(".")[0]
+    found = pattern.search(path.name)
+    if not found:
+        raise SystemExit(
+            f"error: {path}: --document_pattern {pattern.pattern!r} does not match this file name "
+            "(every file must name its document; widen the pattern)"
+        )
+    return found.group(0)
+
+
+def line_label(text: str, crossed_out: CrossedOut) -> str | None:
+    """The label to train on, or None to skip the line (``crossed_out='skip'`` and a mark in it)."""
+    if crossed_out == "keep" or not CROSSED_OUT.search(text):
+        return text
+    if crossed_out == "skip":
+        return None
+    return " ".join(CROSSED_OUT.sub(" ", text).split())
 
 
 def document_splits(documents: list[str], fractions: tuple[float, float, float]) -> dict[str, str]:
@@ -99,6 +135,10 @@ def import_pages(
     split: str | None,
     fractions: tuple[float, float, float],
     workers: int = 1,
+    document_pattern: re.Pattern[str] | None = None,
+    image_dir: Path | None = None,
+    skip_text: re.Pattern[str] | None = None,
+    crossed_out: CrossedOut = "keep",
 ):
     """Cut the lines, write crops + ``lines_raw.csv`` + ``lines.jsonl``, then merge into ``english.csv``."""
     files = find_layout_files(inputs)
@@ -110,9 +150,12 @@ def import_pages(
             page = read_layout(path)
         except LayoutError as error:
             raise SystemExit(f"error: {error}") from None
+        if image_dir is not None:
+            page.image = image_dir / page.image.name
         if not page.image.is_file():
             raise SystemExit(
-                f"error: {path}: page image {page.image} not found (put the image beside the XML file)"
+                f"error: {path}: page image {page.image} not found (put the image beside the XML file, "
+                "or give the folder that holds the images with --image_dir)"
             )
         by_image.setdefault(hashlib.sha1(page.image.read_bytes()).hexdigest(), []).append((path, page))
     for copies in by_image.values():
@@ -126,30 +169,38 @@ def import_pages(
             for line in page.lines
             if type_matches(line, line_types)
         ]
-    documents = sorted({document_name(path) for path, _ in pages})
+    documents = sorted({document_name(path, document_pattern) for path, _ in pages})
     splits = {name: split for name in documents} if split else document_splits(documents, fractions)
     rows, geometry = [], []
     for path, page in pages:
         image = open_image(page.image)  # as htr.pages reads it: EXIF orientation applied
+        document = document_name(path, document_pattern)
         for line in page.lines:
             if not type_matches(line, line_types):
                 skipped.append(Skipped(path, line.id, "line_type", line.type or "(no type)"))
+                continue
+            if skip_text is not None and skip_text.fullmatch(line.text.strip()):
+                skipped.append(Skipped(path, line.id, "skip_text", line.text))
+                continue
+            label = line_label(line.text, crossed_out)
+            if label is None:
+                skipped.append(Skipped(path, line.id, "crossed_out", line.text))
                 continue
             try:
                 crop = crop_line(image, line)
             except CropError as error:
                 skipped.append(Skipped(path, line.id, "bad_geometry", str(error)))
                 continue
-            crop_path = output_dir / "images" / document_name(path) / f"{line.id}.png"
+            crop_path = output_dir / "images" / document / f"{line.id}.png"
             crop_path.parent.mkdir(parents=True, exist_ok=True)
             crop.save(crop_path)
             rows.append(
                 {
                     "image": relative_path(crop_path, output_dir),
-                    "label": line.text,
+                    "label": label,
                     "source": source,
-                    "writer": f"{source}-{document_name(path)}",
-                    "split": splits[document_name(path)],
+                    "writer": f"{source}-{document}",
+                    "split": splits[document],
                 }
             )
             geometry.append(
@@ -236,6 +287,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Keep only lines whose type matches a shell pattern, e.g. '*:Handwritten'. Default: all lines.",
     )
     parser.add_argument(
+        "--document_pattern",
+        type=re.compile,
+        metavar="REGEX",
+        help="The document (and so the writer) is the first match of this regular expression in the file "
+        "name, for hands that span several files, e.g. 'imp_wikitexte_[0-9]+'. Default: the name up to its "
+        "first dot.",
+    )
+    parser.add_argument(
+        "--image_dir",
+        type=Path,
+        help="Folder holding the page images, when they are not beside the XML files (e.g. an export's jpg/).",
+    )
+    parser.add_argument(
+        "--skip_text",
+        type=re.compile,
+        metavar="REGEX",
+        help="Leave out lines whose whole text matches, e.g. a page id copied at the top of each page.",
+    )
+    parser.add_argument(
+        "--crossed_out",
+        choices=["keep", "strip", "skip"],
+        default="keep",
+        help="Lines with struck text transcribed '>words<' (or unreadable '><'): keep the marks in the label, "
+        "strip the marked text, or skip the line. Default: keep.",
+    )
+    parser.add_argument(
         "--split", choices=SPLITS, help="Put every row in this split instead of drawing per document."
     )
     parser.add_argument(
@@ -266,7 +343,16 @@ def main(argv: list[str] | None = None) -> None:
     if min(args.fractions) < 0 or sum(args.fractions) <= 0:
         raise SystemExit("error: --fractions must be three non-negative numbers with a positive sum")
     result, skipped, n_files = import_pages(
-        args.inputs, args.output_dir, args.source, args.line_types, args.split, tuple(args.fractions)
+        args.inputs,
+        args.output_dir,
+        args.source,
+        args.line_types,
+        args.split,
+        tuple(args.fractions),
+        document_pattern=args.document_pattern,
+        image_dir=args.image_dir,
+        skip_text=args.skip_text,
+        crossed_out=args.crossed_out,
     )
     skips = Counter(item.reason for item in skipped)
     drops = Counter(item.reason for item in result.dropped)

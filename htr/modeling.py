@@ -184,8 +184,13 @@ def transfer_weights(source: VisionEncoderDecoderModel, target: VisionEncoderDec
     zeroed residual branches, so they start as the identity and the grown model reads exactly as
     ``source`` does, then learns to use the new capacity. (The ViT is pre-norm, so a zero branch is
     an exact identity; the TrOCR decoder is post-norm, where it would not be.)
+
+    A taller or wider input (48x1024 from 32x512, say) keeps the number of patches if the patches grow
+    with it: the patch kernel is resampled to the new patch size and scaled by the area ratio, so the grown
+    model embeds a line enlarged to its input as ``source`` embedded it at its own size, and starts from
+    what ``source`` reads instead of from noise.
     """
-    counts = {"copied": 0, "prefix": 0, "fresh": 0}
+    counts = {"copied": 0, "prefix": 0, "resampled": 0, "fresh": 0}
     source_state = source.state_dict()
     with torch.no_grad():
         for layer in target.encoder.layers[len(source.encoder.layers) :]:
@@ -199,6 +204,13 @@ def transfer_weights(source: VisionEncoderDecoderModel, target: VisionEncoderDec
             elif old.shape == tensor.shape:
                 tensor.copy_(old)
                 counts["copied"] += 1
+            elif old.dim() == 4 and old.shape[:2] == tensor.shape[:2]:
+                # The patch embedding's kernel [width, channels, patch height, patch width].
+                area = old.shape[2] * old.shape[3] / (tensor.shape[2] * tensor.shape[3])
+                tensor.copy_(
+                    torch.nn.functional.interpolate(old, size=tensor.shape[2:], mode="bilinear") * area
+                )
+                counts["resampled"] += 1
             elif (
                 old.shape[1:] == tensor.shape[1:]
                 or old.shape[:-2] + old.shape[-1:] == tensor.shape[:-2] + tensor.shape[-1:]
@@ -251,7 +263,8 @@ def main() -> None:
         counts = transfer_weights(source, model)
         print(
             f"Weights from {args.init_from}: {counts['copied']} tensors copied, {counts['prefix']} position "
-            f"tables extended, {counts['fresh']} freshly initialised"
+            f"tables extended, {counts['resampled']} patch kernels resampled, {counts['fresh']} freshly "
+            "initialised"
         )
     model.save_pretrained(args.output_dir)
     processor.save_pretrained(args.output_dir)

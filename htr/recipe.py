@@ -11,6 +11,9 @@ A recipe may name a ``"base"`` recipe and hold only what differs from it (the pr
 A recipe also says how to make what it reads: ``"prepare"``, the commands that build its data and starting
 model (the nearest recipe in the chain that has one wins). It is not an argument; ``run_trocr.py`` prints
 it when an input is missing, and ``htr.lineage`` runs it.
+
+And why its values are what they are: ``"why"``, a sentence per recipe in the chain. It is not an argument
+either; the resolved recipe keeps every layer's reason, base first, so ``run_config.json`` shows them all.
 """
 
 import difflib
@@ -28,6 +31,8 @@ SECRET_FIELDS = ("hub_token",)
 PREPARE = (
     "prepare"  # the recipe's preparation commands: recorded with the recipe, never parsed as an argument
 )
+WHY = "why"  # the reasons for a recipe's values: recorded with the recipe, never parsed as an argument
+NOT_ARGUMENTS = (PREPARE, WHY)
 
 
 class RecipeError(HTRError, ValueError):
@@ -96,6 +101,7 @@ def load_recipe(path: Path | str) -> dict[str, Any]:
     chain: list[Path] = []
     path = Path(path)
     layers: list[dict[str, Any]] = []
+    reasons: list[str] = []
     while True:
         if path.resolve() in chain:
             cycle = " -> ".join(str(p) for p in [*chain, path.resolve()])
@@ -120,6 +126,11 @@ def load_recipe(path: Path | str) -> dict[str, Any]:
                 f"Recipe {path}: '{PREPARE}' must be a list of shell commands, e.g. "
                 '["python -m data_prep.presets smoke"]'
             )
+        why = layer.pop(WHY, None)
+        if why is not None and not isinstance(why, str):
+            raise RecipeError(f"Recipe {path}: '{WHY}' must be a sentence (a string), got {why!r}")
+        if why:
+            reasons.append(f"{path.name}: {why}")
         layers.append(layer)
         if base is None:
             break
@@ -129,6 +140,8 @@ def load_recipe(path: Path | str) -> dict[str, Any]:
     recipe: dict[str, Any] = {}
     for layer in reversed(layers):
         recipe.update(layer)
+    if reasons:
+        recipe[WHY] = reasons[::-1]
     return recipe
 
 
@@ -141,7 +154,7 @@ def parse_recipe_and_cli(parser: HfArgumentParser, argv: list[str]) -> tuple[Any
         argv = argv[1:]
         known = {action.dest: action for action in parser._actions}
         for key, value in recipe.items():
-            if key == PREPARE:
+            if key in NOT_ARGUMENTS:
                 continue
             if key in SECRET_FIELDS:
                 raise _secret_refused(key)
@@ -151,7 +164,7 @@ def parse_recipe_and_cli(parser: HfArgumentParser, argv: list[str]) -> tuple[Any
                 raise RecipeError(f"Recipe {recipe_path}: unknown field '{key}'{hint}")
             _check_kind(recipe_path, key, value, known[key])
             known[key].required = False
-        parser.set_defaults(**{key: value for key, value in recipe.items() if key != PREPARE})
+        parser.set_defaults(**{key: value for key, value in recipe.items() if key not in NOT_ARGUMENTS})
     _check_flags(parser, argv)
     return parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False)
 

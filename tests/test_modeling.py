@@ -110,3 +110,20 @@ def test_a_deeper_encoder_grown_from_a_trained_model_reads_exactly_as_it_did():
     deep.train()
     deep(pixel_values=pixels, labels=labels).loss.backward()
     assert new_branch.weight.grad.abs().sum() > 0
+
+
+def test_a_taller_wider_input_starts_from_the_smaller_models_reading():
+    small, _ = build_tiny_model(image_size=(32, 128), patch_size=(32, 4), seed=1)
+    large, _ = build_tiny_model(image_size=(48, 256), patch_size=(48, 8), seed=2)
+    counts = transfer_weights(small, large)
+    assert counts["resampled"] == 1 and counts["fresh"] == 0  # the patch kernel; same number of patches
+    # A smooth line image and the same image enlarged to the large input embed alike.
+    pixels = torch.nn.functional.interpolate(torch.randn(1, 3, 8, 32), size=(32, 128), mode="bilinear")
+    enlarged = torch.nn.functional.interpolate(pixels, size=(48, 256), mode="bilinear")
+    small.eval(), large.eval()
+    with torch.no_grad():
+        before = small.encoder(pixel_values=pixels).last_hidden_state
+        after = large.encoder(pixel_values=enlarged).last_hidden_state
+        unrelated = build_tiny_model(image_size=(48, 256), patch_size=(48, 8), seed=3)[0].eval()
+        fresh = unrelated.encoder(pixel_values=enlarged).last_hidden_state
+    assert (after - before).abs().mean() < 0.1 * (fresh - before).abs().mean()

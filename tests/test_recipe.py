@@ -180,3 +180,15 @@ def test_prepare_is_inherited_from_the_base_and_never_parsed_as_an_argument(tmp_
 def test_every_shipped_recipe_says_how_to_prepare_what_it_reads():
     for path in [*ROOT.glob("recipes/*.json"), *ROOT.glob("recipes/pretrain/[0-9]*.json")]:
         assert load_recipe(path).get("prepare"), path
+
+
+def test_why_is_kept_for_every_layer_and_never_parsed_as_an_argument(tmp_path):
+    (tmp_path / "base.json").write_text(json.dumps({"why": "the reference set-up", "output_dir": "out"}))
+    (tmp_path / "stage.json").write_text(json.dumps({"base": "base.json", "seed": 3, "why": "a new seed"}))
+    recipe = load_recipe(tmp_path / "stage.json")
+    assert recipe["why"] == ["base.json: the reference set-up", "stage.json: a new seed"]
+    *_, training = parse([str(tmp_path / "stage.json")])
+    assert training.seed == 3
+    (tmp_path / "bad.json").write_text(json.dumps({"why": ["a list"]}))
+    with pytest.raises(RecipeError, match="'why' must be a sentence"):
+        load_recipe(tmp_path / "bad.json")
