@@ -121,7 +121,9 @@ def test_a_final_output_that_is_not_the_last_stages_output_is_refused(tmp_path):
     path = tmp_path / "lineage.json"
     path.write_text(json.dumps(lineage))  # the last stage dropped, final_output still its
 
-    with pytest.raises(RecipeError, match=f"'final_output' is '{lineage['final_output']}' but the last stage"):
+    with pytest.raises(
+        RecipeError, match=f"'final_output' is '{lineage['final_output']}' but the last stage"
+    ):
         load_lineage(path)
 
 
