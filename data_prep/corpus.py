@@ -1,18 +1,21 @@
-"""Offline text for synthetic handwriting: words, numbers, random strings and prose lines.
+"""Offline text for synthetic handwriting: words, numbers, random strings and English prose lines.
 
 A recogniser trained only on dictionary words learns to guess words instead of reading glyphs, so
-the mix also holds digits, dates, punctuation and random character strings. Sources work offline:
-Debian's ``wamerican`` word list and English prose that ships with Python (the Zen of Python and
-stdlib docstrings), filtered to prose-like tokens so no code or markup leaks into labels.
+the mix also holds digits, dates, punctuation and random character strings. A small decoder leans on
+the language it was trained on where the ink is unclear, so the prose is English that people wrote:
+the literary quotations of Webster's 1913 dictionary (GCIDE: Shakespeare to Macaulay, the English of
+17th-19th century letters), Bierce's *Devil's Dictionary* (1911), WordNet's example sentences
+(everyday modern English) and the fortune quotations. Words come from ``wamerican``. Every source is
+a Debian package (``data_prep/apt-packages.txt``; licences in ``docs/data.md``); a missing one stops
+with the command that installs it. The licence texts of ``/usr/share/common-licenses`` are never used:
+they are the test text of ``data_prep.scan_test``.
 """
 
-import codecs
-import contextlib
 import functools
-import importlib
-import io
+import gzip
 import re
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,32 +25,40 @@ WORD_LIST = Path("/usr/share/dict/words")
 PUNCTUATION = ".,;:'\"!?-()/&"
 DEFAULT_CHARSET = string.ascii_letters + string.digits + PUNCTUATION
 
-# Well-written docstrings; the list is fixed so the corpus (and thus every seed) is reproducible.
-_PROSE_MODULES = (
-    "argparse",
-    "calendar",
-    "collections",
-    "csv",
-    "datetime",
-    "decimal",
-    "difflib",
-    "fractions",
-    "functools",
-    "heapq",
-    "json",
-    "logging",
-    "pathlib",
-    "pickle",
-    "random",
-    "shutil",
-    "statistics",
-    "string",
-    "subprocess",
-    "tarfile",
-    "textwrap",
-    "threading",
-    "unittest",
-    "zipfile",
+GCIDE = Path("/usr/share/dictd/gcide.dict.dz")
+DEVIL = Path("/usr/share/dictd/devil.dict.dz")
+WORDNET = Path("/usr/share/wordnet")
+FORTUNES = Path("/usr/share/games/fortunes")
+# Quotations in Middle English or Spenser's deliberate archaisms ("sdeigns", "verray parfit") teach
+# spellings no letter of the 17th-20th century uses.
+_MIDDLE_ENGLISH = re.compile(
+    r"Chaucer|Gower|Wyclif|Piers Plowman|Rom\. of R\.|Spenser|Lydgate|Mandeville|R\. of"
+)
+# Everyday topics; computers, linux, perl, debian, startrek, zippy, ascii-art and translate-me are
+# technical, fan or non-English text.
+_FORTUNE_FILES = (
+    "art",
+    "education",
+    "food",
+    "fortunes",
+    "humorists",
+    "kids",
+    "law",
+    "literature",
+    "love",
+    "medicine",
+    "men-women",
+    "miscellaneous",
+    "news",
+    "people",
+    "pets",
+    "platitudes",
+    "politics",
+    "science",
+    "songs-poems",
+    "sports",
+    "wisdom",
+    "work",
 )
 _PLAIN_WORD = re.compile(r"[A-Za-z]{1,14}")
 # Prose token: a word (maybe hyphenated or with an apostrophe) or a number, with natural punctuation.
@@ -65,12 +76,25 @@ _NUMBER_FORMATS = (
 
 
 @dataclass(frozen=True)
+class Prose:
+    """One source's passages as runs of prose tokens, and the share of prose drawn from it."""
+
+    name: str
+    weight: float
+    runs: tuple[tuple[str, ...], ...]
+    tokens: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Corpus:
     """Text sources, sampled only through a numpy ``Generator`` so output is fixed by the seed."""
 
     words: tuple[str, ...]
-    prose_lines: tuple[tuple[str, ...], ...]
-    prose_tokens: tuple[str, ...]
+    prose: tuple[Prose, ...]
+
+    def _source(self, rng: np.random.Generator) -> Prose:
+        weights = np.array([source.weight for source in self.prose])
+        return self.prose[rng.choice(len(self.prose), p=weights / weights.sum())]
 
     def word(self, rng: np.random.Generator, charset: str = DEFAULT_CHARSET) -> str:
         """One word-like token: dictionary word (mixed case, punctuation), prose token, number or random."""
@@ -78,7 +102,8 @@ class Corpus:
         if roll < 0.45:
             return _decorate(_recase(self.words[rng.integers(len(self.words))], rng), rng)
         if roll < 0.7:
-            return self.prose_tokens[rng.integers(len(self.prose_tokens))]
+            tokens = self._source(rng).tokens
+            return tokens[rng.integers(len(tokens))]
         if roll < 0.85:
             return _number(rng)
         return _random_string(rng, charset)
@@ -89,7 +114,8 @@ class Corpus:
         """A text line of ``min_words``..``max_words`` words, cut to at most ``max_chars`` characters."""
         count = int(rng.integers(min_words, max_words + 1))
         if rng.random() < 0.5:
-            run = self.prose_lines[rng.integers(len(self.prose_lines))]
+            runs = self._source(rng).runs
+            run = runs[rng.integers(len(runs))]
             start = int(rng.integers(max(len(run) - count, 0) + 1))
             words = list(run[start : start + count])
         else:
@@ -154,34 +180,98 @@ def _random_string(rng: np.random.Generator, charset: str) -> str:
     return "".join(chars[rng.integers(len(chars))] for chars in pool)
 
 
-def _prose_texts() -> list[str]:
-    """The Zen of Python plus docstrings of a fixed set of stdlib modules and their public members."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        import this  # prints the Zen on first import
-    texts = [codecs.decode(this.s, "rot13")]
-    for name in _PROSE_MODULES:
-        module = importlib.import_module(name)
-        members = [getattr(module, attr) for attr in sorted(vars(module)) if not attr.startswith("_")]
-        texts += [module.__doc__ or ""]
-        texts += [m.__doc__ for m in members if getattr(m, "__module__", None) == name and m.__doc__]
-    return texts
+def _gcide_quotations() -> list[str]:
+    """The dictionary's indented literary quotations (``... arrival.  --Dryden.``), author dropped."""
+    text = gzip.decompress(GCIDE.read_bytes()).decode("utf-8", "replace")
+    quotations = []
+    # a block of lines indented 8+, ended by a line that is only a source tag ("[1913 Webster]")
+    for block in re.findall(r"(?:^ {8,}(?!\[[^\]]*\]$)\S.*\n)+", text, re.MULTILINE):
+        quoted = re.fullmatch(r"(.+?)\s+--\s?([A-Z].*)", " ".join(block.split()))
+        if quoted and "Webster]" not in block and not _MIDDLE_ENGLISH.match(quoted[2]):  # not usage notes
+            quotations.append(re.sub(r"[\[\]{}]", "", quoted[1]))  # [[AE]neas], {Cross refs}
+    return quotations
+
+
+def _devil_definitions() -> list[str]:
+    """Bierce's definitions and verses, paragraph by paragraph, headwords and italics marks dropped."""
+    text = gzip.decompress(DEVIL.read_bytes()).decode("latin-1")
+    text = text[text.index("PREFACE") :]  # before it: dictfmt's header and the e-text's notice
+    return [re.sub(r"^[A-Z][A-Z' ,-]*, [a-z.]+\s+|_", "", paragraph) for paragraph in text.split("\n\n")]
+
+
+def _wordnet_examples() -> list[str]:
+    """The quoted example sentences of WordNet's glosses (``"we acquainted him with the truth"``)."""
+    examples = []
+    for pos in ("noun", "verb", "adj", "adv"):
+        for entry in (WORDNET / f"data.{pos}").read_text(encoding="latin-1").splitlines():
+            if not entry.startswith("  "):  # the licence header is indented
+                examples += re.findall(r'"([^"]+)"', entry.partition("| ")[2])
+    return examples
+
+
+def _fortunes() -> list[str]:
+    """Quotations of the everyday fortune files, each without its ``-- Author`` line."""
+    passages = []
+    for name in _FORTUNE_FILES:
+        text = re.sub(".\x08", "", (FORTUNES / name).read_text(encoding="utf-8"))  # overstruck letters
+        passages += [re.split(r"\n\s*--\s", fortune)[0] for fortune in text.split("\n%\n")]
+    return passages
+
+
+@dataclass(frozen=True)
+class Source:
+    """A prose source: the Debian package and a file it installs, its share of the prose, its reader."""
+
+    name: str
+    package: str
+    needs: Path
+    weight: float
+    read: Callable[[], list[str]]
+
+
+# Half the prose in the English written before 1920 (as in old letters), half modern.
+SOURCES = (
+    Source("gcide quotations", "dict-gcide", GCIDE, 0.4, _gcide_quotations),
+    Source("devil's dictionary", "dict-devil", DEVIL, 0.1, _devil_definitions),
+    Source("wordnet examples", "wordnet-base", WORDNET / "data.noun", 0.2, _wordnet_examples),
+    Source("fortunes", "fortunes", FORTUNES / "people", 0.3, _fortunes),
+)
+
+
+def _require(path: Path, package: str) -> None:
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} is missing: the synthetic text needs Debian's {package} "
+            f"(sudo apt-get install {package}, or bash setup.sh)"
+        )
+
+
+def _runs(passages: list[str]) -> tuple[tuple[str, ...], ...]:
+    """Runs of 3+ consecutive prose tokens; markup, symbols and code-like tokens end a run."""
+    runs = []
+    for passage in passages:
+        run: list[str] = []
+        for token in [*passage.split(), ""]:
+            if _PROSE_TOKEN.fullmatch(token):
+                run.append(token)
+                continue
+            if len(run) >= 3:
+                runs.append(tuple(run))
+            run = []
+    return tuple(runs)
 
 
 @functools.cache
 def load_corpus() -> Corpus:
-    """Build the corpus once per process (~0.2 s); falls back to prose words without ``wamerican``."""
-    runs: list[tuple[str, ...]] = []
-    for text in _prose_texts():
-        for paragraph in text.split("\n\n"):
-            run: list[str] = []
-            for token in [*paragraph.split(), ""]:
-                if _PROSE_TOKEN.fullmatch(token):
-                    run.append(token)
-                    continue
-                if len(run) >= 3:
-                    runs.append(tuple(run))
-                run = []
-    tokens = tuple(token for run in runs for token in run)
-    lines = WORD_LIST.read_text(encoding="utf-8").split() if WORD_LIST.is_file() else tokens
-    words = tuple(dict.fromkeys(word for word in lines if _PLAIN_WORD.fullmatch(word)))
-    return Corpus(words=words, prose_lines=tuple(runs), prose_tokens=tokens)
+    """Build the corpus once per process (~1.5 s, most of it GCIDE); synthetic's workers inherit it."""
+    for source in SOURCES:
+        _require(source.needs, source.package)
+    _require(WORD_LIST, "wamerican")
+    prose = []
+    for source in SOURCES:
+        runs = _runs(source.read())
+        prose.append(Prose(source.name, source.weight, runs, tuple(token for run in runs for token in run)))
+    words = WORD_LIST.read_text(encoding="utf-8").split()
+    return Corpus(
+        words=tuple(dict.fromkeys(w for w in words if _PLAIN_WORD.fullmatch(w))), prose=tuple(prose)
+    )
