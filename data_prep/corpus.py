@@ -21,6 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+# Recorded beside every preset set rendered from this text (data_prep.presets): change it whenever the text
+# a seed draws changes, so sets rendered from the old text are rebuilt, not reused.
+CORPUS_VERSION = "english-prose-1"  # was the stdlib docstrings and licence text until 2026-12-07
+
 WORD_LIST = Path("/usr/share/dict/words")
 PUNCTUATION = ".,;:'\"!?-()/&"
 DEFAULT_CHARSET = string.ascii_letters + string.digits + PUNCTUATION

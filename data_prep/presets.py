@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from data_prep.corpus import CORPUS_VERSION
 from data_prep.fonts import WEB_FONT_GROUPS, fetch_web_fonts
 from data_prep.scan_test import generate_scan_test
 from data_prep.synthetic import generate
@@ -175,8 +176,14 @@ def _rows(csv_path: Path) -> int:
 
 
 def _recorded(spec: dict[str, Any]) -> str:
-    """The spec as recorded next to a built set, so a set built from an older spec is never reused."""
-    return json.dumps({key: str(value) if isinstance(value, Path) else value for key, value in spec.items()})
+    """The spec as recorded next to a built set, so a set built from an older spec or text is never reused.
+
+    Sets drawn from the synthetic corpus also record its version; the scan sets' licence text is not from it.
+    """
+    recorded = {key: str(value) if isinstance(value, Path) else value for key, value in spec.items()}
+    if spec.get("render") != "scan_test":
+        recorded["corpus"] = CORPUS_VERSION
+    return json.dumps(recorded)
 
 
 def select(name: str, only: list[str] | None = None) -> list[dict[str, Any]]:
@@ -234,7 +241,10 @@ def main() -> None:
         help="build only these sets of the preset, by folder name (e.g. pretrain_words heldout)",
     )
     args = parser.parse_args()
-    build(args.preset, workers=args.workers, only=args.only)
+    try:
+        build(args.preset, workers=args.workers, only=args.only)
+    except FileNotFoundError as error:  # a text source's Debian package is missing: the message names it
+        parser.exit(1, f"error: {error}\n")
 
 
 if __name__ == "__main__":

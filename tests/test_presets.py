@@ -1,5 +1,6 @@
 import json
 
+from data_prep import presets
 from data_prep.fonts import is_eval_font, resolve_fonts
 from data_prep.presets import HELDOUT, PRESETS, SCAN_TEST, build
 
@@ -33,3 +34,14 @@ def test_a_set_built_from_an_older_spec_is_rebuilt(tmp_path, monkeypatch, capsys
     build("smoke", workers=1)
     assert "already there" not in capsys.readouterr().out
     assert json.loads((csv_path.parent / "preset.json").read_text())["seed"] == 1
+
+
+def test_a_set_rendered_from_an_older_corpus_is_rebuilt(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (csv_path,) = build("smoke", workers=1)
+    assert json.loads((csv_path.parent / "preset.json").read_text())["corpus"] == presets.CORPUS_VERSION
+    monkeypatch.setattr(presets, "CORPUS_VERSION", "an-older-text")  # the same spec, the text changed
+    capsys.readouterr()
+    build("smoke", workers=1)
+    assert "already there" not in capsys.readouterr().out
+    assert json.loads((csv_path.parent / "preset.json").read_text())["corpus"] == "an-older-text"
