@@ -1,4 +1,4 @@
-"""htr.export + htr.predict --backend onnx + htr.calibration, on the shipped tiny model and rendered words.
+"""htr.inference.export + htr.inference.predict --backend onnx + htr.inference.calibration, on the shipped tiny model and rendered words.
 
 One export (the dynamo exporter traces both graphs: the slow part, ~30 s on a busy 2-core machine) is
 shared by the module; the int8 folder is quantised from a copy of it.
@@ -13,14 +13,14 @@ import onnxruntime
 import pytest
 import torch
 
-from htr import calibration, export
-from htr.confidence import expected_calibration_error, line_errors, reliability
-from htr.images import open_image
-from htr.metrics import error_rates
-from htr.pipeline import CALIBRATION_FILE, stored_temperature
-from htr.predict import load, main, read_lines
-from htr.predictions import read_predictions
-from htr.reading import LineReading
+from htr.core.images import open_image
+from htr.core.metrics import error_rates
+from htr.core.pipeline import CALIBRATION_FILE, stored_temperature
+from htr.core.reading import LineReading
+from htr.inference import calibration, export
+from htr.inference.confidence import expected_calibration_error, line_errors, reliability
+from htr.inference.predict import load, main, read_lines
+from htr.inference.predictions import read_predictions
 
 SHIPPED = Path(__file__).resolve().parents[1] / "models" / "trocr-tiny-synthetic"
 # fp32 ONNX vs PyTorch logits: the same float32 arithmetic in another order (fused kernels); observed
@@ -124,7 +124,7 @@ def test_a_folder_of_the_other_backend_names_the_fix(onnx_dir, words_csv, capsys
     assert "add --backend onnx" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([str(SHIPPED), str(words_csv), "--backend", "onnx"])
-    assert "python -m htr.export" in capsys.readouterr().err
+    assert "python -m htr.inference.export" in capsys.readouterr().err
 
 
 def test_fitted_temperature_lowers_ece_of_an_overconfident_score(tmp_path):
