@@ -19,6 +19,7 @@ from _common import CACHE, ROOT, print_table, start
 from htr.inference import calibration
 from htr.inference.confidence import line_errors, plot_reliability, reliability, summarise
 from htr.inference.predict import collect, load, predict
+from htr.inference.predictions import CONFIDENCE_COLUMN
 
 TINY = ROOT / "models" / "trocr-tiny-synthetic"
 SETS = {
@@ -30,7 +31,7 @@ SETS = {
 def table(rows: list[dict[str, str]]) -> list[tuple[float, float, int]]:
     import numpy as np
 
-    return reliability(np.array([float(row["confidence"]) for row in rows]), line_errors(rows))
+    return reliability(np.array([float(row[CONFIDENCE_COLUMN]) for row in rows]), line_errors(rows))
 
 
 def main() -> None:

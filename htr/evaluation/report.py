@@ -33,7 +33,7 @@ from PIL import Image
 from htr.core.images import BadImageError, open_image
 from htr.core.metrics import error_rates, row_cer
 from htr.core.text import normalize_text
-from htr.inference.predictions import PredictionsError, load_inputs
+from htr.inference.predictions import CONFIDENCE_COLUMN, PredictionsError, load_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -229,8 +229,8 @@ def review_queue(
     with_cer: Sequence[tuple[dict[str, str], float]], size: int
 ) -> list[tuple[dict[str, str], float]]:
     """The ``size`` least confident lines (htr.inference.predict's ``confidence`` column), to show what to check first."""
-    scored = [pair for pair in with_cer if pair[0].get("confidence")]
-    return sorted(scored, key=lambda pair: float(pair[0]["confidence"]))[:size]
+    scored = [pair for pair in with_cer if pair[0].get(CONFIDENCE_COLUMN)]
+    return sorted(scored, key=lambda pair: float(pair[0][CONFIDENCE_COLUMN]))[:size]
 
 
 # ---------------------------------------------------------------- drawing
@@ -526,7 +526,7 @@ def render_html(report: Report, pngs: dict[str, bytes]) -> str:
             "image": row["image"],
             "thumbnail": _thumbnail_png(row["image"]),
             "text": row["prediction"],
-            "confidence": row["confidence"],
+            "confidence": row[CONFIDENCE_COLUMN],
             "cer": f"{cer:.1f}",
         }
         for row, cer in report.review

@@ -30,6 +30,7 @@ import numpy as np
 from htr.core.errors import HTRError
 from htr.core.pipeline import CALIBRATION_FILE
 from htr.inference.confidence import line_errors, summarise
+from htr.inference.predictions import CONFIDENCE_COLUMN
 
 # 0.1 ... 10 in 81 log-spaced steps (ratio 1.059); 1.0 is the 41st.
 TEMPERATURES = tuple(float(t) for t in np.logspace(-1, 1, 81))
@@ -58,8 +59,6 @@ def calibrate(
 
     Returns what was written: the temperature and the AUROC/ECE before and after, on these rows.
     """
-    from htr.inference.predict import CONFIDENCE_COLUMN
-
     labelled = [index for index, row in enumerate(rows) if row["label"]]
     grid = np.array([grids[index] for index in labelled])
     correct = 1 - line_errors([rows[index] for index in labelled])

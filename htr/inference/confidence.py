@@ -16,7 +16,7 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 
 from htr.core.metrics import row_cer
-from htr.inference.predictions import read_predictions
+from htr.inference.predictions import CONFIDENCE_COLUMN, read_predictions
 
 
 def line_errors(rows: Sequence[dict[str, str]]) -> np.ndarray:
@@ -81,7 +81,7 @@ def plot_reliability(series: dict[str, Sequence[tuple[float, float, int]]], path
 
 def summarise(rows: Sequence[dict[str, str]]) -> dict[str, float]:
     labelled = [row for row in rows if row["label"]]
-    confidence = np.array([float(row["confidence"]) for row in labelled])
+    confidence = np.array([float(row[CONFIDENCE_COLUMN]) for row in labelled])
     errors = line_errors(labelled)
     table = reliability(confidence, errors)
     return {
@@ -104,16 +104,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     parser.add_argument("--plot", type=Path, help="Write the reliability plot (.png) here.")
     args = parser.parse_args(argv)
     rows = read_predictions(args.predictions)
-    if not rows or "confidence" not in rows[0]:
+    if not rows or CONFIDENCE_COLUMN not in rows[0]:
         parser.error(
-            f"{args.predictions}: no 'confidence' column; write it with python -m htr.inference.predict --output"
+            f"{args.predictions}: no '{CONFIDENCE_COLUMN}' column; write it with python -m htr.inference.predict --output"
         )
     summary = summarise(rows)
     for key, value in summary.items():
         print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
     if args.plot:
         labelled = [row for row in rows if row["label"]]
-        confidence = np.array([float(row["confidence"]) for row in labelled])
+        confidence = np.array([float(row[CONFIDENCE_COLUMN]) for row in labelled])
         table = reliability(confidence, line_errors(labelled))
         plot_reliability({"model": table}, args.plot, args.predictions.stem)
         print(f"Wrote {args.plot}")

@@ -40,11 +40,9 @@ from transformers import (
 )
 
 from htr.core.pipeline import CALIBRATION_FILE
+from htr.inference.onnx_model import DECODER_FILE, ENCODER_FILE, MANIFEST_FILE, is_onnx_folder
+from htr.inference.predict import InputError, load
 
-ENCODER_FILE = "encoder.onnx"
-DECODER_FILE = "decoder.onnx"
-# Marks a folder as this module's export; htr.inference.predict looks for it to tell ONNX folders from PyTorch ones.
-MANIFEST_FILE = "onnx_export.json"
 OPSET = 18
 
 
@@ -198,9 +196,6 @@ def main(argv: Sequence[str] | None = None) -> Path:
         help="int8: onnxruntime dynamic quantisation of the weights (smaller, usually faster on CPU).",
     )
     args = parser.parse_args(argv)
-    from htr.inference.onnx_model import is_onnx_folder
-    from htr.inference.predict import InputError, load
-
     if is_onnx_folder(args.model):
         parser.error(f"{args.model} is already an ONNX export: give the PyTorch model folder it came from")
     try:

@@ -18,7 +18,12 @@ import torch
 from transformers import GenerationConfig, GenerationMixin, VisionEncoderDecoderConfig
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
 
-from htr.inference.export import DECODER_FILE, ENCODER_FILE, MANIFEST_FILE
+# The files of an ``htr.inference.export`` folder, named here: the export writes them, this module and
+# ``htr.inference.predict`` read them, and the writer already imports the reader.
+ENCODER_FILE = "encoder.onnx"
+DECODER_FILE = "decoder.onnx"
+# Marks a folder as a complete export; htr.inference.predict looks for it to tell ONNX folders from PyTorch ones.
+MANIFEST_FILE = "onnx_export.json"
 
 
 def is_onnx_folder(path: str | Path) -> bool:

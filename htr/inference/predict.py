@@ -50,7 +50,7 @@ from htr.core.text import normalize_text
 from htr.data.validation import DataValidationError, validate_csv
 from htr.inference import calibration
 from htr.inference.onnx_model import OnnxTrOCR, is_onnx_folder
-from htr.inference.predictions import write_predictions
+from htr.inference.predictions import CONFIDENCE_COLUMN, write_predictions
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +58,6 @@ logger = logging.getLogger(__name__)
 # and cut every longer line; 128 is the recipes' max_target_length.
 DEFAULT_MAX_LENGTH = 128
 BACKENDS = ("torch", "onnx")
-# The per-line score column in predictions files written here (see ``Reading``).
-CONFIDENCE_COLUMN = "confidence"
 # What read_lines and friends accept: a PyTorch model or an htr.inference.export folder on onnxruntime.
 Model = VisionEncoderDecoderModel | OnnxTrOCR
 

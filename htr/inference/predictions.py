@@ -15,6 +15,9 @@ from typing import Any
 from htr.core.errors import HTRError
 from htr.core.metrics import row_cer
 
+# The per-line score column that htr.inference.predict writes (see its ``Reading``) and calibration rescales.
+CONFIDENCE_COLUMN = "confidence"
+
 COLUMNS = ("image", "label", "prediction", "cer")
 PREDICTIONS_FILE = "predictions_test.csv"  # what run_trocr.py writes into its output dir
 
