@@ -29,10 +29,14 @@ from transformers import (
 )
 from transformers.training_args import ParallelMode
 
-from htr.augment import AugmentCurriculum, Augmenter
-from htr.card import write_model_card
-from htr.checkpoints import last_complete_checkpoint
-from htr.data import (
+from htr.core.errors import HTRError
+from htr.core.images import PixelLimitError, pixel_limit, resolve_image_path
+from htr.core.metrics import build_compute_metrics, decode
+from htr.core.pipeline import attach_pipeline
+from htr.core.reading import CROP_TO_INK, DESKEW, LineReading
+from htr.core.text import normalize_text
+from htr.data.augment import AugmentCurriculum, Augmenter
+from htr.data.dataset import (
     DataError,
     ImageTextTransform,
     TrOCRCollator,
@@ -40,19 +44,15 @@ from htr.data import (
     load_splits,
     order_by_difficulty,
 )
-from htr.errors import HTRError
-from htr.images import PixelLimitError, pixel_limit, resolve_image_path
-from htr.metrics import build_compute_metrics, decode
-from htr.modeling import fix_model_config
-from htr.output_dir import explain_write_error, lock_output_dir, release
-from htr.pipeline import attach_pipeline
-from htr.predictions import write_predictions
-from htr.publish import publish
-from htr.reading import CROP_TO_INK, DESKEW, LineReading
-from htr.recipe import RecipeError, RunRecord, missing_inputs, parse_recipe_and_cli
-from htr.text import normalize_text
-from htr.trainer import LoggedEarlyStopping, TrOCRTrainer
-from htr.validation import DataValidationError, validate_csv
+from htr.data.validation import DataValidationError, validate_csv
+from htr.hub.card import write_model_card
+from htr.hub.publish import publish
+from htr.inference.predictions import write_predictions
+from htr.training.checkpoints import last_complete_checkpoint
+from htr.training.modeling import fix_model_config
+from htr.training.output_dir import explain_write_error, lock_output_dir, release
+from htr.training.recipe import RecipeError, RunRecord, missing_inputs, parse_recipe_and_cli
+from htr.training.trainer import LoggedEarlyStopping, TrOCRTrainer
 
 logger = logging.getLogger("run_trocr")
 
@@ -176,7 +176,7 @@ class DataTrainingArguments:
             "help": "Training-image augmentation, on the fly, training split only: `none`, `da2` (TrOCR's "
             "IAM set: one of rotate, blur, dilate, erode, downscale, underline, or none), `scan` (margins, "
             "ruled lines, slant, rotation, stroke width, contrast, tint, light, blur, JPEG, "
-            "noise), or 'name:probability,...' from htr/augment.py's TRANSFORMS, e.g. 'rotate:0.5,blur:0.3'."
+            "noise), or 'name:probability,...' from htr/data/augment.py's TRANSFORMS, e.g. 'rotate:0.5,blur:0.3'."
         },
     )
     augment_strength: float = field(
@@ -488,7 +488,7 @@ def main(argv: list[str] | None = None) -> None:
             fp16_requested=fp16_requested,
         ).write(output_dir)
 
-    # 8. Train; save the model with its processor and its image-to-text pipeline (htr/pipeline.py).
+    # 8. Train; save the model with its processor and its image-to-text pipeline (htr/core/pipeline.py).
     if training_args.do_train:
         checkpoint = training_args.resume_from_checkpoint or (
             str(last_checkpoint) if last_checkpoint else None

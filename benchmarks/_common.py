@@ -35,11 +35,11 @@ from transformers import (
 )
 
 from data_prep.synthetic import generate
-from htr.augment import Augmenter
-from htr.data import ImageTextTransform, TrOCRCollator, label_lengths, read_csv
-from htr.modeling import build_tiny_model, build_tiny_tokenizer
-from htr.reading import LineReading
-from htr.trainer import TrOCRTrainer
+from htr.core.reading import LineReading
+from htr.data.augment import Augmenter
+from htr.data.dataset import ImageTextTransform, TrOCRCollator, label_lengths, read_csv
+from htr.training.modeling import build_tiny_model, build_tiny_tokenizer
+from htr.training.trainer import TrOCRTrainer
 
 ROOT = Path(__file__).resolve().parent.parent
 

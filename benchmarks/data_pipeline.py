@@ -40,8 +40,8 @@ from _common import (
 )
 from torch.utils.data import DataLoader
 
-from htr.reading import LineReading
-from htr.recipe import load_recipe
+from htr.core.reading import LineReading
+from htr.training.recipe import load_recipe
 
 SETUPS = {
     "tiny": ("recipes/pretrain/02_synthetic.json", 3, 5),  # recipe, repeats, timed steps per repeat

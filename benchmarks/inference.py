@@ -1,4 +1,4 @@
-"""Inference on CPU: PyTorch fp32 vs torch dynamic int8 vs ONNX fp32 vs ONNX int8 (``htr.export``).
+"""Inference on CPU: PyTorch fp32 vs torch dynamic int8 vs ONNX fp32 vs ONNX int8 (``htr.inference.export``).
 
     python benchmarks/inference.py                      # shipped tiny model: speed + CER on data/heldout
     python benchmarks/inference.py --part base          # trocr-base-shaped model, random weights: speed
@@ -31,10 +31,10 @@ from _common import (
 )
 from _common import trocr_processor as base_processor
 
-from htr import export
-from htr.images import open_image
-from htr.metrics import error_rates
-from htr.predict import collect, load, predict, read_lines
+from htr.core.images import open_image
+from htr.core.metrics import error_rates
+from htr.inference import export, onnx_model
+from htr.inference.predict import collect, load, predict, read_lines
 
 TINY = ROOT / "models" / "trocr-tiny-synthetic"
 HELDOUT = ROOT / "data" / "heldout" / "english.csv"
@@ -47,17 +47,17 @@ def torch_int8(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def exported(name: str, model: torch.nn.Module, processor, quantize: bool) -> Path:
-    """The model's htr.export folder under the cache (fp32, or int8 quantised from the fp32 one)."""
+    """The model's htr.inference.export folder under the cache (fp32, or int8 quantised from the fp32 one)."""
     fp32 = CACHE / f"{name}-onnx-fp32"
-    if not (fp32 / export.MANIFEST_FILE).is_file():
+    if not (fp32 / onnx_model.MANIFEST_FILE).is_file():
         export.export(model, processor, fp32)
         export.write_manifest(fp32, name, None)
     if not quantize:
         return fp32
     int8 = CACHE / f"{name}-onnx-int8"
-    if not (int8 / export.MANIFEST_FILE).is_file():
+    if not (int8 / onnx_model.MANIFEST_FILE).is_file():
         shutil.copytree(fp32, int8, dirs_exist_ok=True)
-        export.quantize_int8([int8 / export.ENCODER_FILE, int8 / export.DECODER_FILE])
+        export.quantize_int8([int8 / onnx_model.ENCODER_FILE, int8 / onnx_model.DECODER_FILE])
         export.write_manifest(int8, name, "int8")
     return int8
 

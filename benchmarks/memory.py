@@ -3,7 +3,7 @@
     python benchmarks/memory.py
 
 Each size runs in a fresh subprocess, with an empty datasets cache as on a first run (``read_csv`` now
-parses the CSV with ``htr.dataset_csv`` into an in-memory Dataset, so nothing is cached anyway):
+parses the CSV with ``htr.data.dataset_csv`` into an in-memory Dataset, so nothing is cached anyway):
 ``read_csv`` + ``ImageTextTransform`` (``with_transform``) + label lengths for
 group_by_length + ``TrOCRTrainer`` with a DataLoader worker, stopped at a fixed step. The rows
 point at the same few rendered images, so only the number of rows differs. Reported: the training

@@ -6,8 +6,8 @@ Tesseract is the free OCR engine people already have, built for print; on handwr
 fine-tuned TrOCR is worth. Each image is read as one text line (``--psm 7 -l eng``), two Tesseract
 processes at a time, each single-threaded (``OMP_THREAD_LIMIT=1``) so they do not fight over the cores.
 Both engines get exactly the rows TrOCR could read, are scored with the same corpus-level CER/WER
-(``htr.metrics.error_rates``), and their predictions are written in the shared predictions format, so
-``python -m htr.report`` works on either file. Speed is end to end (reading, preprocessing, decoding).
+(``htr.core.metrics.error_rates``), and their predictions are written in the shared predictions format, so
+``python -m htr.evaluation.report`` works on either file. Speed is end to end (reading, preprocessing, decoding).
 """
 
 import argparse
@@ -21,10 +21,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from htr.metrics import error_rates
-from htr.predict import collect, load, predict
-from htr.predictions import write_predictions
-from htr.text import normalize_text
+from htr.core.metrics import error_rates
+from htr.core.text import normalize_text
+from htr.inference.predict import collect, load, predict
+from htr.inference.predictions import write_predictions
 
 logger = logging.getLogger("tesseract_peer")
 

@@ -8,7 +8,7 @@ the literary quotations of Webster's 1913 dictionary (GCIDE: Shakespeare to Maca
 (everyday modern English) and the fortune quotations. Words come from ``wamerican``. Every source is
 a Debian package (``data_prep/apt-packages.txt``; licences in ``docs/data.md``); a missing one stops
 with the command that installs it. The licence texts of ``/usr/share/common-licenses`` are never used:
-they are the test text of ``data_prep.scan_test``.
+they are the test text of ``data_prep.scan_sets``.
 """
 
 import functools

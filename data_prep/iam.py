@@ -50,8 +50,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from PIL import Image, ImageOps
 
-from htr.dataset_csv import SPLIT_ALIASES, Row, relative_path, write_csv
-from htr.text import normalize_text
+from htr.core.text import normalize_text
+from htr.data.dataset_csv import SPLIT_ALIASES, Row, relative_path, write_csv
 
 SPLIT_FILES = {
     "train.uttlist": "train",

@@ -38,9 +38,9 @@ from pathlib import Path
 from PIL import Image
 
 from data_prep._parallel import default_workers, parallel_map
-from htr.dataset_csv import Row, write_csv
-from htr.images import BadImageError, open_image
-from htr.text import normalize_text
+from htr.core.images import BadImageError, open_image
+from htr.core.text import normalize_text
+from htr.data.dataset_csv import Row, write_csv
 
 SPLIT_FILES = {
     "imgur5k_annotations_train.json": "train",

@@ -4,7 +4,7 @@ Inputs are CSVs in the shared format (``image``, ``label``, optional ``source``,
 ``split``) from ``data_prep.iam``, ``data_prep.imgur5k`` or the synthetic generator. Image paths
 are resolved against each input CSV's folder and rewritten relative to the output CSV's folder; a
 row without ``source`` takes the name of its CSV's folder. Labels go through
-``htr.text.normalize_text``.
+``htr.core.text.normalize_text``.
 
 Nothing is dropped silently: every removed row is listed in ``dropped_rows.csv`` beside the output
 (input file, 1-based data row with the header not counted, reason, detail) and counted in the
@@ -14,7 +14,7 @@ report. Reasons:
 * ``invalid_split``: a split value other than train / validation / test (``val``, ``valid``,
   ``dev`` are accepted as validation);
 * ``missing_image``: the file does not exist;
-* ``unreadable_image``: training would refuse it (``htr.images.inspect_image``: missing, empty, truncated,
+* ``unreadable_image``: training would refuse it (``htr.core.images.inspect_image``: missing, empty, truncated,
   corrupt, too large; checked in a process pool);
 * ``duplicate``: same normalised label *and* byte-identical image (SHA-1 of the file) as an
   earlier row, which covers the same file listed twice and copies of it under other names. The
@@ -50,10 +50,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from data_prep._parallel import default_workers, parallel_map
-from htr.dataset_csv import SPLIT_ALIASES, SPLITS, relative_path, write_csv
-from htr.errors import HTRError
-from htr.images import BadImageError, inspect_image, resolve_image_path
-from htr.text import normalize_text
+from htr.core.errors import HTRError
+from htr.core.images import BadImageError, inspect_image, resolve_image_path
+from htr.core.text import normalize_text
+from htr.data.dataset_csv import SPLIT_ALIASES, SPLITS, relative_path, write_csv
 
 REPORT_NAME = "data_report.md"
 DROPPED_NAME = "dropped_rows.csv"
@@ -208,7 +208,7 @@ def resolve_writer_leaks(records: list[Record], fix: bool) -> list[WriterMove]:
 
 
 def fingerprint(path: Path) -> tuple[str, str]:
-    """(SHA-1 of the file, "") if training would open it (``htr.images.inspect_image``), else ("", why not)."""
+    """(SHA-1 of the file, "") if training would open it (``htr.core.images.inspect_image``), else ("", why not)."""
     try:
         inspect_image(path)
         data = path.read_bytes()
@@ -225,7 +225,7 @@ def measured_lengths(labels: list[str], tokenizer: str | None) -> tuple[list[int
         return [], "tokens"
     from transformers import AutoTokenizer  # imported only when asked: it takes seconds
 
-    from htr.data import token_lengths
+    from htr.data.dataset import token_lengths
 
     return token_lengths(labels, AutoTokenizer.from_pretrained(tokenizer)), "tokens"
 

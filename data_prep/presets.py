@@ -20,7 +20,7 @@ from typing import Any
 
 from data_prep.corpus import CORPUS_VERSION
 from data_prep.fonts import WEB_FONT_GROUPS, fetch_web_fonts
-from data_prep.scan_test import generate_scan_test
+from data_prep.scan_sets import generate_scan_test
 from data_prep.synthetic import generate
 
 DATA = Path("data")
@@ -53,7 +53,7 @@ GLYPHS = {
     "augment": "hands",
 }
 
-# test set (a): the reserved hands, other texts and scan variation, by data_prep/scan_test.py's own renderer
+# test set (a): the reserved hands, other texts and scan variation, by data_prep/scan_sets.py's own renderer
 SCAN_TEST = {
     "out_dir": DATA / "scan_test",
     "num_samples": 300,

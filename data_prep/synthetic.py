@@ -39,9 +39,9 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
 from data_prep.corpus import DEFAULT_CHARSET, load_corpus
 from data_prep.fonts import FontCoverage, check_split, font_coverage, is_eval_font, resolve_fonts
-from htr.dataset_csv import COLUMNS as CSV_COLUMNS
-from htr.dataset_csv import SPLITS, write_csv
-from htr.text import normalize_text
+from htr.core.text import normalize_text
+from htr.data.dataset_csv import COLUMNS as CSV_COLUMNS
+from htr.data.dataset_csv import SPLITS, write_csv
 
 CSV_NAME = "english.csv"
 GRID_NAME = "sample_grid.png"

@@ -3,7 +3,7 @@
 Each line of text is drawn in a handwriting font (one of ``data_prep.fonts.train_fonts()`` by
 default) on blank or ruled paper, and the page is turned by a slight skew. Because every line's
 polygon (its ink box, padded) and baseline are known before the turn and are turned with it, the
-returned :class:`htr.layout.Page` is exact ground truth for segmentation and page-level CER.
+returned :class:`htr.pages.layout.Page` is exact ground truth for segmentation and page-level CER.
 """
 
 import math
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from htr.layout import Line, Page, Point, Region
+from htr.pages.layout import Line, Page, Point, Region
 
 PAD = 10
 

@@ -4,7 +4,7 @@
     python -m htr.demo outputs/my-model --port 8080 --num_beams 4
     .venv-pages/bin/python -m htr.demo MODEL                     # + the page tab (kraken, setup.sh --pages)
 
-A Gradio app that reads through the same code as ``htr.predict`` (``load`` + ``read_lines``), so the page
+A Gradio app that reads through the same code as ``htr.inference.predict`` (``load`` + ``read_lines``), so the page
 shows what the command line would print for the same image. It listens on 127.0.0.1 only and makes no
 public link unless asked (``--host 0.0.0.0``, ``--share``): uploaded scans stay on this machine. Gradio's
 usage analytics and version check are off, and its frontend is served from the wheel, so it runs offline.
@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from htr import predict
-from htr.images import BadImageError, PixelLimitError, open_image, pixel_limit
-from htr.reading import LineReading, shape_problem
+from htr.core.images import BadImageError, PixelLimitError, open_image, pixel_limit
+from htr.core.reading import LineReading, shape_problem
+from htr.inference import predict
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -83,7 +83,7 @@ class Reader:
 
     def read_page(self, path: str | None, num_beams: int) -> tuple[Image.Image | None, str, str]:
         """Overlay of the numbered lines, the page text in reading order, and a status line."""
-        from htr import pages  # kraken is imported inside pages.segment
+        from htr.pages import transcribe  # kraken is imported inside transcribe.segment
 
         if not path:
             return None, "", "Upload or drop a page image first."
@@ -92,14 +92,14 @@ class Reader:
         except BadImageError as error:
             return None, "", _message(error)
         start = time.perf_counter()
-        page, fragments = pages.segment(image, Path(path))
-        skipped, _ = pages.recognise_page(
+        page, fragments = transcribe.segment(image, Path(path))
+        skipped, _ = transcribe.recognise_page(
             image,
             page,
             lambda crops: [(r.text, r.confidence) for r in self.recognise(crops, int(num_beams))],
         )
         return (
-            pages.draw_overlay(image, page),
+            transcribe.draw_overlay(image, page),
             page.text,
             f"{len(page.lines)} lines ({fragments} fragments left out, {len(skipped)} without usable "
             f"geometry) in {time.perf_counter() - start:.1f} s, {_beams(num_beams)}.",
@@ -117,7 +117,7 @@ def _beams(num_beams: int) -> str:
 
 def build_app(reader: Reader, model_name: str, num_beams: int = 1) -> "gr.Blocks":
     """The two tabs. Uploads are ``gr.File`` rather than ``gr.Image``: gr.Image decodes the file itself and
-    turns a bad one into a bare "Error", where this reports the reason through htr.images. gradio is imported
+    turns a bad one into a bare "Error", where this reports the reason through htr.core.images. gradio is imported
     here, not at module level, so importing htr.demo stays light."""
     import gradio as gr
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from data_prep.synthetic import generate
-from htr.modeling import build_tiny_model
+from htr.training.modeling import build_tiny_model
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,8 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 from transformers import AutoProcessor, TrainerControl, TrainerState
 
-from htr.augment import TRANSFORMS, AugmentCurriculum, Augmenter, AugmentError
-from htr.data import ImageTextTransform, read_csv
+from htr.data.augment import TRANSFORMS, AugmentCurriculum, Augmenter, AugmentError
+from htr.data.dataset import ImageTextTransform, read_csv
 from tests.test_run_trocr import base_args, run
 
 

@@ -15,10 +15,10 @@ import pytest
 from huggingface_hub import ModelCard, metadata_load
 from PIL import Image
 
-from htr.card import main, write_model_card
-from htr.modeling import build_tiny_model
-from htr.pipeline import attach_pipeline
-from htr.recipe import RunRecord
+from htr.core.pipeline import attach_pipeline
+from htr.hub.card import main, write_model_card
+from htr.training.modeling import build_tiny_model
+from htr.training.recipe import RunRecord
 from run_trocr import DataTrainingArguments, ModelArguments, TrOCRTrainingArguments
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -255,7 +255,7 @@ def test_pipeline_snippet_runs_when_the_pipeline_is_attached(
     tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     output_dir = write_run(tmp_path / "out", model_dir, metrics=METRICS)
-    attach_pipeline(output_dir)  # as run_trocr.py and htr.publish do
+    attach_pipeline(output_dir)  # as run_trocr.py and htr.hub.publish do
     text = write_model_card(output_dir, "alice/trocr-iam").read_text(encoding="utf-8")
     pipeline_snippet, generate_snippet = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
     assert 'pipeline("image-to-text", model="alice/trocr-iam", trust_remote_code=True)' in pipeline_snippet

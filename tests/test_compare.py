@@ -1,4 +1,4 @@
-"""htr.compare: the paired bootstrap that says whether B's lower CER is a real difference."""
+"""htr.evaluation.compare: the paired bootstrap that says whether B's lower CER is a real difference."""
 
 import random
 import string
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from htr.compare import compare, main, paired_rows
-from htr.metrics import error_rates
-from htr.predictions import write_predictions
+from htr.core.metrics import error_rates
+from htr.evaluation.compare import compare, main, paired_rows
+from htr.inference.predictions import write_predictions
 
 
 def _labels(count: int, seed: int = 0) -> list[str]:
@@ -97,6 +97,6 @@ def test_compare_does_not_load_the_report_and_its_plotting():
     import subprocess
     import sys
 
-    code = "import sys, htr.compare; print('htr.report' in sys.modules, 'matplotlib' in sys.modules)"
+    code = "import sys, htr.evaluation.compare; print('htr.evaluation.report' in sys.modules, 'matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]

@@ -1,10 +1,10 @@
-"""htr.confidence: AUROC and reliability of per-line confidences on a predictions file."""
+"""htr.inference.confidence: AUROC and reliability of per-line confidences on a predictions file."""
 
 import numpy as np
 import pytest
 
-from htr.confidence import auroc, main, reliability
-from htr.predictions import write_predictions
+from htr.inference.confidence import auroc, main, reliability
+from htr.inference.predictions import write_predictions
 
 
 def test_auroc_ranks_wrong_lines_low_and_is_chance_when_the_score_says_nothing():

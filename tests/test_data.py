@@ -5,7 +5,8 @@ import torch
 from datasets import Dataset
 from transformers import AutoProcessor
 
-from htr.data import (
+from htr.core.images import resolve_image_path
+from htr.data.dataset import (
     ImageTextTransform,
     TrOCRCollator,
     label_lengths,
@@ -14,7 +15,6 @@ from htr.data import (
     read_csv,
     split_by_writer,
 )
-from htr.images import resolve_image_path
 
 
 def test_relative_paths_start_at_the_csv_folder_unless_image_root_or_absolute(tmp_path):

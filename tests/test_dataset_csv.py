@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from htr.dataset_csv import CSVFileError, read_table, write_csv
+from htr.data.dataset_csv import CSVFileError, read_table, write_csv
 
 TRICKY = [
     "Smith, John",

@@ -18,9 +18,10 @@ from urllib.parse import urlparse
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from htr import pages, predict
 from htr.demo import Reader, kraken_available
-from htr.layout import Line, Page
+from htr.inference import predict
+from htr.pages import transcribe
+from htr.pages.layout import Line, Page
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]
@@ -204,10 +205,10 @@ def test_page_reading_reads_every_segmented_line_through_recognise_page(tmp_path
         lines = [Line(f"l{i}", box, [box[3], box[2]]) for i, box in enumerate(boxes)]
         return Page(path, image.width, image.height, lines), 0
 
-    monkeypatch.setattr(pages, "segment", two_lines)
+    monkeypatch.setattr(transcribe, "segment", two_lines)
     reader = Reader(str(MODEL), "cpu")
     overlay, text, status = reader.read_page(str(tmp_path / "page.png"), 1)
-    crops = pages.crop_page(sheet, two_lines(sheet, tmp_path)[0])[1]
+    crops = transcribe.crop_page(sheet, two_lines(sheet, tmp_path)[0])[1]
     expected = [reading.text for reading in reader.recognise(crops, 1)]
     assert text.split("\n") == expected and all(expected)
     assert overlay.size == (2 * sheet.width, sheet.height)

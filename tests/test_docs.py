@@ -1,5 +1,6 @@
 """The README and docs/ are what a newcomer reads first: every relative link in them must lead somewhere."""
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -47,14 +48,35 @@ def test_link_check_sees_links():
 
 
 def test_every_module_is_in_the_readme_layout_table():
-    """A newcomer finds every module of htr/ and data_prep/ in the README's layout table."""
+    """A newcomer finds every subpackage of htr/, and every module of htr/ and data_prep/, in the layout table."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     layout = readme[readme.index("## Layout") :]
+    subpackages = [f"`htr/{path.parent.name}/`" for path in sorted((ROOT / "htr").glob("*/__init__.py"))]
+    assert len(subpackages) >= 7  # core, data, training, inference, evaluation, pages, hub
     modules = [
-        path
+        path.relative_to(ROOT).as_posix()
         for folder in ("htr", "data_prep")
         for path in sorted((ROOT / folder).glob("*.py"))
         if path.name != "__init__.py"
     ]
-    missing = [path.relative_to(ROOT).as_posix() for path in modules if path.name not in layout]
+    missing = [name for name in subpackages if name not in layout]
+    missing += [path for path in modules if Path(path).name not in layout]
     assert not missing, f"add these to the README's layout table: {missing}"
+
+
+MODULE_COMMAND = re.compile(r"python3? -m ((?:htr|data_prep)(?:\.\w+)*)")
+
+
+def test_every_python_m_command_names_a_module_that_exists():
+    """``python -m htr.x`` in the README, docs/ and the recipes' ``prepare`` commands still runs after a move."""
+    sources = [*PAGES, ROOT / "setup.sh", *sorted((ROOT / "recipes").rglob("*.json"))]
+    commands = {
+        (source.relative_to(ROOT).as_posix(), module)
+        for source in sources
+        for module in MODULE_COMMAND.findall(source.read_text(encoding="utf-8"))
+    }
+    assert ("README.md", "htr.pages") in commands  # the checker reads the README's commands at all
+    missing = sorted(
+        (source, module) for source, module in commands if importlib.util.find_spec(module) is None
+    )
+    assert not missing, f"no such module: {missing}"

@@ -4,11 +4,11 @@ import ast
 import importlib
 from pathlib import Path
 
-from htr.errors import HTRError
+from htr.core.errors import HTRError
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [
-    *sorted((ROOT / "htr").glob("*.py")),
+    *sorted((ROOT / "htr").rglob("*.py")),
     *sorted((ROOT / "data_prep").glob("*.py")),
     ROOT / "run_trocr.py",
 ]
@@ -41,7 +41,7 @@ def test_every_project_error_derives_from_htr_error():
 
 
 def test_errors_keep_their_builtin_kind():
-    from htr.publish import PublishError
-    from htr.recipe import RecipeError
+    from htr.hub.publish import PublishError
+    from htr.training.recipe import RecipeError
 
     assert issubclass(RecipeError, ValueError) and issubclass(PublishError, RuntimeError)

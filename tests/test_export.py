@@ -1,4 +1,4 @@
-"""htr.export + htr.predict --backend onnx + htr.calibration, on the shipped tiny model and rendered words.
+"""htr.inference.export + htr.inference.predict --backend onnx + htr.inference.calibration, on the shipped tiny model and rendered words.
 
 One export (the dynamo exporter traces both graphs: the slow part, ~30 s on a busy 2-core machine) is
 shared by the module; the int8 folder is quantised from a copy of it.
@@ -13,14 +13,14 @@ import onnxruntime
 import pytest
 import torch
 
-from htr import calibration, export
-from htr.confidence import expected_calibration_error, line_errors, reliability
-from htr.images import open_image
-from htr.metrics import error_rates
-from htr.pipeline import CALIBRATION_FILE, stored_temperature
-from htr.predict import load, main, read_lines
-from htr.predictions import read_predictions
-from htr.reading import LineReading
+from htr.core.images import open_image
+from htr.core.metrics import error_rates
+from htr.core.pipeline import CALIBRATION_FILE, stored_temperature
+from htr.core.reading import LineReading
+from htr.inference import calibration, export, onnx_model
+from htr.inference.confidence import expected_calibration_error, line_errors, reliability
+from htr.inference.predict import load, main, read_lines
+from htr.inference.predictions import read_predictions
 
 SHIPPED = Path(__file__).resolve().parents[1] / "models" / "trocr-tiny-synthetic"
 # fp32 ONNX vs PyTorch logits: the same float32 arithmetic in another order (fused kernels); observed
@@ -44,7 +44,7 @@ def onnx_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def int8_dir(onnx_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("export") / "tiny-int8"
     shutil.copytree(onnx_dir, out)
-    export.quantize_int8([out / export.ENCODER_FILE, out / export.DECODER_FILE])
+    export.quantize_int8([out / onnx_model.ENCODER_FILE, out / onnx_model.DECODER_FILE])
     return out
 
 
@@ -57,7 +57,7 @@ def test_export_folder_describes_itself(onnx_dir):
     names = {path.name for path in onnx_dir.iterdir()}
     expected = {"encoder.onnx", "decoder.onnx", "onnx_export.json", "config.json", "generation_config.json"}
     assert expected | {"processor_config.json", "tokenizer.json"} <= names
-    assert json.loads((onnx_dir / export.MANIFEST_FILE).read_text())["quantize"] == "none"
+    assert json.loads((onnx_dir / onnx_model.MANIFEST_FILE).read_text())["quantize"] == "none"
 
 
 def test_onnx_logits_equal_pytorch_step_by_step_with_the_past(onnx_dir, images):
@@ -67,8 +67,8 @@ def test_onnx_logits_equal_pytorch_step_by_step_with_the_past(onnx_dir, images):
     ids = torch.tensor([[2, 70, 80, 90, 100, 110]] * 3)
     with torch.no_grad():
         expected = model(pixel_values=pixel_values, decoder_input_ids=ids).logits.numpy()
-    encoder = onnxruntime.InferenceSession(str(onnx_dir / export.ENCODER_FILE))
-    decoder = onnxruntime.InferenceSession(str(onnx_dir / export.DECODER_FILE))
+    encoder = onnxruntime.InferenceSession(str(onnx_dir / onnx_model.ENCODER_FILE))
+    decoder = onnxruntime.InferenceSession(str(onnx_dir / onnx_model.DECODER_FILE))
     _, cross = encoder.run(None, {"pixel_values": pixel_values.numpy()})
     empty = np.zeros((3, cross.shape[1], 2, cross.shape[3], 0, cross.shape[5]), np.float32)
     feeds = {"input_ids": ids.numpy(), "cross_key_values": cross, "past_key_values": empty}
@@ -124,7 +124,7 @@ def test_a_folder_of_the_other_backend_names_the_fix(onnx_dir, words_csv, capsys
     assert "add --backend onnx" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([str(SHIPPED), str(words_csv), "--backend", "onnx"])
-    assert "python -m htr.export" in capsys.readouterr().err
+    assert "python -m htr.inference.export" in capsys.readouterr().err
 
 
 def test_fitted_temperature_lowers_ece_of_an_overconfident_score(tmp_path):

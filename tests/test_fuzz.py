@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from htr.dataset_csv import read_table, write_csv
-from htr.images import BadImageError, ImageInfo, inspect_image, open_image
-from htr.validation import DataValidationError, ValidationReport, validate_csv
+from htr.core.images import BadImageError, ImageInfo, inspect_image, open_image
+from htr.data.dataset_csv import read_table, write_csv
+from htr.data.validation import DataValidationError, ValidationReport, validate_csv
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::UserWarning"),  # Pillow's "Corrupt EXIF data" & co.

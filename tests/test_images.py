@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from htr.images import (
+from htr.core.images import (
     PIXEL_LIMIT_ENV,
     BadImageError,
     _mode_supported,
@@ -133,7 +133,9 @@ def test_decompression_bomb_is_refused_with_how_to_raise_limit(
 
 
 def test_pixel_limit_env_var_raises_pillow_limit_and_a_typo_is_one_line_from_each_entry_point() -> None:
-    code = "import htr.images, PIL.Image; htr.images.pixel_limit(); print(PIL.Image.MAX_IMAGE_PIXELS)"
+    code = (
+        "import htr.core.images, PIL.Image; htr.core.images.pixel_limit(); print(PIL.Image.MAX_IMAGE_PIXELS)"
+    )
     root = Path(__file__).parents[1]
 
     def run(value: str, *command: str) -> subprocess.CompletedProcess[str]:
@@ -141,7 +143,10 @@ def test_pixel_limit_env_var_raises_pillow_limit_and_a_typo_is_one_line_from_eac
         return subprocess.run([sys.executable, *command], cwd=root, env=env, capture_output=True, text=True)
 
     assert run("200_000_000", "-c", code).stdout.strip() == "200000000"
-    for command in (["run_trocr.py", "--output_dir", "unused"], ["-m", "htr.predict", "no-model", "x.png"]):
+    for command in (
+        ["run_trocr.py", "--output_dir", "unused"],
+        ["-m", "htr.inference.predict", "no-model", "x.png"],
+    ):
         typo = run("abc", *command)
         assert typo.returncode == 2 and PIXEL_LIMIT_ENV in typo.stderr, typo.stderr
         assert "Traceback" not in typo.stderr
@@ -251,7 +256,7 @@ def test_quick_check_does_not_decode_intact_png_or_jpeg(
     def fail(path: Path) -> None:
         raise AssertionError(f"{path} was fully decoded")
 
-    monkeypatch.setattr("htr.images.open_image", fail)
+    monkeypatch.setattr("htr.core.images.open_image", fail)
     for path in (line_png, line_jpeg):
         info = inspect_image(path)
         assert (info.width, info.height, info.n_frames) == (64, 16, 1)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from data_prep import pages as import_pages
+from data_prep import page_lines as import_pages
 from data_prep.fonts import train_fonts
 from data_prep.synthetic_pages import render_page
-from htr.layout import to_alto_xml
+from htr.pages.layout import to_alto_xml
 
 TEXTS = [
     "wikitexte_0007",

@@ -1,4 +1,4 @@
-"""How a model reads its lines (``htr.reading.LineReading``): the deskew and the ink crop themselves, and
+"""How a model reads its lines (``htr.core.reading.LineReading``): the deskew and the ink crop themselves, and
 that training and every reader apply them alike."""
 
 import json
@@ -11,11 +11,11 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from transformers import AutoProcessor, pipeline
 
-from htr.data import ImageTextTransform, read_csv
-from htr.images import open_image
-from htr.pipeline import ImageToTextPipeline
-from htr.predict import load, read_lines
-from htr.reading import CROP_TO_INK, DESKEW, LineReading, crop_to_ink, deskew, skew_angle
+from htr.core.images import open_image
+from htr.core.pipeline import ImageToTextPipeline
+from htr.core.reading import CROP_TO_INK, DESKEW, LineReading, crop_to_ink, deskew, skew_angle
+from htr.data.dataset import ImageTextTransform, read_csv
+from htr.inference.predict import load, read_lines
 from tests.test_predict import save_noisy_model
 from tests.test_run_trocr import base_args, run
 

@@ -13,10 +13,10 @@ from PIL import Image
 from transformers import TrOCRProcessor, VisionEncoderDecoderModel
 
 from data_prep.presets import select
-from htr.card import build_model_card
-from htr.lineage import load_lineage, main
-from htr.publish import files_to_upload
-from htr.recipe import RecipeError, load_recipe
+from htr.hub.card import build_model_card
+from htr.hub.publish import files_to_upload
+from htr.training.lineage import load_lineage, main
+from htr.training.recipe import RecipeError, load_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = sorted((ROOT / "recipes/pretrain").glob("[0-9][0-9]_*.json"))
@@ -57,7 +57,7 @@ def test_dry_run_lists_every_stage_in_order_then_ships_the_last(capsys, monkeypa
     runs = [line.split()[2] for line in lines if "run_trocr.py" in line]
     assert runs == [f"recipes/pretrain/{path.name}" for path in STAGES]
     last_output = load_recipe(STAGES[-1])["output_dir"]
-    assert lines[-1] == f"python -m htr.publish {last_output} --to_folder models/trocr-tiny-synthetic"
+    assert lines[-1] == f"python -m htr.hub.publish {last_output} --to_folder models/trocr-tiny-synthetic"
     # the confidence is fitted on the last run, on validation sets, before it ships
     calibrate = [line for line in lines if "--calibrate" in line]
     assert calibrate == [load_lineage().calibrate] and lines.index(calibrate[0]) == len(lines) - 3
@@ -84,7 +84,9 @@ def test_a_stage_builds_what_its_recipe_reads():
         recipe = load_recipe(stage.recipe)
         model = recipe["model_name_or_path"]
         if model.startswith("build/"):
-            assert any(f"htr.modeling {model} " in command for command in stage.commands), stage.recipe
+            assert any(f"htr.training.modeling {model} " in command for command in stage.commands), (
+                stage.recipe
+            )
         for key in (
             "train_file",
             "validation_file",
@@ -100,7 +102,7 @@ def test_a_stage_builds_what_its_recipe_reads():
 
 def test_parse_only_catches_a_bad_flag(monkeypatch):
     with pytest.raises(AssertionError, match="unknown arguments"):
-        _parse_only("python -m htr.modeling build/x --encoder_widht 96", monkeypatch)
+        _parse_only("python -m htr.training.modeling build/x --encoder_widht 96", monkeypatch)
 
 
 def test_from_stage_starts_there_and_refuses_a_stage_that_does_not_exist(capsys, monkeypatch):
@@ -152,7 +154,10 @@ def _smoke_lineage(folder: Path) -> Path:
     )
     stages = {
         "01_words.json": {
-            "prepare": ["python -m data_prep.presets smoke", f"python -m htr.modeling {init} {tiny}"],
+            "prepare": [
+                "python -m data_prep.presets smoke",
+                f"python -m htr.training.modeling {init} {tiny}",
+            ],
             "model_name_or_path": str(init),
             "output_dir": str(words),
         },

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from transformers import EvalPrediction
 
-from htr.metrics import build_compute_metrics, decode, error_rates, row_cer
-from htr.modeling import build_tiny_tokenizer
+from htr.core.metrics import build_compute_metrics, decode, error_rates, row_cer
+from htr.training.modeling import build_tiny_tokenizer
 
 
 def test_one_substitution_in_three_characters_is_a_third():

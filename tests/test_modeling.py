@@ -1,7 +1,7 @@
 import torch
 from transformers import AutoProcessor, GenerationConfig, VisionEncoderDecoderModel
 
-from htr.modeling import build_tiny_model, build_tiny_tokenizer, fix_model_config, transfer_weights
+from htr.training.modeling import build_tiny_model, build_tiny_tokenizer, fix_model_config, transfer_weights
 
 
 def test_tiny_tokenizer_is_laid_out_like_trocr_base():

@@ -18,8 +18,8 @@ import pytest
 import torch
 from transformers import GenerationConfig
 
-from htr.metrics import error_rates
-from htr.predictions import read_predictions
+from htr.core.metrics import error_rates
+from htr.inference.predictions import read_predictions
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_ROWS = 47

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from htr.output_dir import LOCK_FILE, OutputDirError, explain_write_error, lock_output_dir, release
+from htr.training.output_dir import LOCK_FILE, OutputDirError, explain_write_error, lock_output_dir, release
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,7 +43,7 @@ def test_a_dead_runs_lock_is_taken_over_and_released_at_the_end(tmp_path, caplog
     dead = subprocess.Popen(["true"])
     dead.wait()
     hold(tmp_path, dead.pid)
-    with caplog.at_level(logging.WARNING, logger="htr.output_dir"):
+    with caplog.at_level(logging.WARNING, logger="htr.training.output_dir"):
         lock = lock_output_dir(tmp_path)
     assert finished.returncode == 0 and f"(pid {dead.pid}) is no longer running" in caplog.text
     assert json.loads(lock.read_text())["pid"] != dead.pid
@@ -125,10 +125,10 @@ def test_runs_racing_for_one_stale_lock_never_both_take_it(tmp_path):
     go = tmp_path.parent / f"{tmp_path.name}.go"
     script = (
         "import os, sys, time\n"
-        "import htr.output_dir\n"
-        "from htr.output_dir import OutputDirError, lock_output_dir\n"
-        "alive = htr.output_dir._alive\n"  # slowed down, so every run reads the stale lock before any takes it
-        "htr.output_dir._alive = lambda pid: time.sleep(0.5) or alive(pid)\n"
+        "import htr.training.output_dir\n"
+        "from htr.training.output_dir import OutputDirError, lock_output_dir\n"
+        "alive = htr.training.output_dir._alive\n"  # slowed down, so every run reads the stale lock before any takes it
+        "htr.training.output_dir._alive = lambda pid: time.sleep(0.5) or alive(pid)\n"
         f"while not os.path.exists({str(go)!r}): time.sleep(0.001)\n"
         f"try:\n    lock_output_dir({str(tmp_path)!r})\nexcept OutputDirError:\n    sys.exit(3)\n"
         "time.sleep(3)\n"

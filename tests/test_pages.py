@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_prep import pages as import_pages
+from data_prep import page_lines as import_pages
 from data_prep.fonts import train_fonts
 from data_prep.synthetic_pages import render_page
-from htr.layout import Line, Page, read_layout, schema_errors, to_alto_xml, to_page_xml
-from htr.linecrops import crop_line
-from htr.pages import match_lines, polygon_iou
+from htr.pages.layout import Line, Page, read_layout, schema_errors, to_alto_xml, to_page_xml
+from htr.pages.linecrops import crop_line
+from htr.pages.transcribe import match_lines, polygon_iou
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "trocr-tiny-synthetic"
@@ -167,16 +167,16 @@ def test_hn2021_import_of_two_pages(tmp_path: Path) -> None:
 @needs_kraken
 def test_synthetic_page_end_to_end(tmp_path: Path) -> None:
     """One kraken run (1-3 minutes on a busy 2-core CPU) covers ruled and blank paper: the upper half is ruled."""
-    from htr import pages
+    from htr.pages import transcribe
 
     truth = render_page(TEXTS, train_fonts()[3], tmp_path / "in" / "page.png", ruled=4, skew=-1.0)
     (tmp_path / "gt").mkdir()
     (tmp_path / "gt" / "page.xml").write_bytes(to_page_xml(truth))
     out = tmp_path / "out"
-    [result] = pages.main(
+    [result] = transcribe.main(
         [str(MODEL), str(truth.image), "--output_dir", str(out), "--ground_truth", str(tmp_path / "gt")]
     )
-    scores = pages.summarise([result.scores])
+    scores = transcribe.summarise([result.scores])
     assert scores["precision"] >= 95 and scores["recall"] >= 95
     # Segmentation costs little on a clean page: page CER no worse than the CER on the exact
     # ground-truth lines plus 5 points (kraken's tighter polygons often read slightly better).
@@ -194,14 +194,14 @@ def test_synthetic_page_end_to_end(tmp_path: Path) -> None:
 @needs_kraken
 @needs_hn2021
 def test_hn2021_two_pages_segmented_and_scored(tmp_path: Path) -> None:
-    from htr import pages
+    from htr.pages import transcribe
 
     files = [HN2021 / name for name in HN2021_PAGES]
     images = [str(read_layout(f).image) for f in files]
-    results = pages.main(
+    results = transcribe.main(
         [str(MODEL), *images, "--output_dir", str(tmp_path), "--ground_truth", *map(str, files)]
     )
-    scores = pages.summarise([r.scores for r in results])
+    scores = transcribe.summarise([r.scores for r in results])
     assert scores["pages"] == 2
     assert scores["recall"] >= 80 and scores["precision"] >= 75
     for result in results:
@@ -210,7 +210,7 @@ def test_hn2021_two_pages_segmented_and_scored(tmp_path: Path) -> None:
 
 
 def test_recogniser_confidence_reaches_page_and_alto(synthetic_page: Page) -> None:
-    from htr.pages import recognise_page
+    from htr.pages.transcribe import recognise_page
 
     page = read_layout(synthetic_page.image.with_name("letter.xml"))
     page.lines[2].polygon = page.lines[2].polygon[:2]  # no usable geometry: listed, read as ""
@@ -225,12 +225,12 @@ def test_recogniser_confidence_reaches_page_and_alto(synthetic_page: Page) -> No
 def test_the_users_own_segmentation_is_re_read_with_a_confidence_per_line(
     synthetic_page: Page, tmp_path
 ) -> None:
-    """A PAGE file as input needs no kraken: its lines are re-recognised, each with htr.predict's confidence."""
-    from htr import pages
+    """A PAGE file as input needs no kraken: its lines are re-recognised, each with htr.inference.predict's confidence."""
+    from htr.pages import transcribe
 
     source = synthetic_page.image.with_name("letter.xml")  # written beside the image by the fixture
     out = tmp_path / "out"
-    pages.main([str(MODEL), str(source), "--output_dir", str(out)])
+    transcribe.main([str(MODEL), str(source), "--output_dir", str(out)])
     written = read_layout(out / "letter.xml")
     assert len(written.lines) == len(synthetic_page.lines)
     confidences = [line.confidence for line in written.lines]

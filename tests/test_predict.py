@@ -1,4 +1,4 @@
-"""htr.predict: the inference command and API, on a random tiny TrOCR and rendered words (offline)."""
+"""htr.inference.predict: the inference command and API, on a random tiny TrOCR and rendered words (offline)."""
 
 import importlib.util
 import json
@@ -10,12 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
-from htr.images import open_image
-from htr.metrics import error_rates
-from htr.modeling import build_tiny_model
-from htr.pipeline import ImageToTextPipeline, attach_pipeline
-from htr.predict import load, main, read_lines, transcribe
-from htr.predictions import read_predictions
+from htr.core.images import open_image
+from htr.core.metrics import error_rates
+from htr.core.pipeline import ImageToTextPipeline, attach_pipeline
+from htr.inference.predict import load, main, read_lines, transcribe
+from htr.inference.predictions import read_predictions
+from htr.training.modeling import build_tiny_model
 
 
 def save_noisy_model(path: Path) -> Path:
@@ -151,7 +151,7 @@ def test_transformers_pipeline_reads_an_output_dir_like_transcribe(model_dir, lo
     assert texts(reader(str(images[0]))) == [expected[0]]
     first = reader(open_image(images[1]))
     assert texts(first) == [expected[1]]
-    # The same confidence as htr.predict's (one function computes both); batching pads, hence approx.
+    # The same confidence as htr.inference.predict's (one function computes both); batching pads, hence approx.
     assert first[0]["confidence"] == pytest.approx(readings[1].confidence, abs=1e-4)
     # 6 images in batches of 4: a full and a partial batch, each split back into one result per image.
     batched = reader([str(path) for path in images], batch_size=4)
@@ -174,7 +174,7 @@ def texts(result: list[dict]) -> list[str]:
 
 
 def test_pipeline_reads_transparent_and_16_bit_images_like_training(model_dir, loaded, images, tmp_path):
-    """The pipeline repeats htr.images' conversion (it cannot import htr): transparency is white paper, 16-bit
+    """The pipeline repeats htr.core.images' conversion (it cannot import htr): transparency is white paper, 16-bit
     gray is scaled, not clipped to white."""
     reader = ImageToTextPipeline(model=loaded[0], processor=loaded[1], device="cpu")
     ink = open_image(images[0]).convert("L")
@@ -312,7 +312,7 @@ def test_a_model_folder_missing_weights_or_processor_lists_what_it_holds(
 def test_the_pipeline_applies_a_stored_calibration_like_predict(model_dir, images, tmp_path):
     from transformers import pipeline
 
-    from htr.pipeline import CALIBRATION_FILE
+    from htr.core.pipeline import CALIBRATION_FILE
 
     calibrated = Path(shutil.copytree(model_dir, tmp_path / "calibrated"))
     (calibrated / CALIBRATION_FILE).write_text(json.dumps({"temperature": 2.0}))
@@ -327,21 +327,21 @@ def test_the_pipeline_applies_a_stored_calibration_like_predict(model_dir, image
 
 def test_the_shipped_model_carries_this_repository_s_pipeline_code():
     """models/trocr-tiny-synthetic holds copies (they travel with the weights); they must not drift."""
-    from htr import pipeline as pipeline_module
-    from htr.pipeline import MODULE_FILES
+    from htr.core import pipeline as pipeline_module
+    from htr.core.pipeline import MODULE_FILES
 
     shipped = Path(__file__).resolve().parents[1] / "models" / "trocr-tiny-synthetic"
     source = Path(pipeline_module.__file__).parent
     for name in MODULE_FILES:
         assert (shipped / name).read_bytes() == (source / name).read_bytes(), (
-            f"{shipped / name} differs from htr/{name}: run python -m htr.pipeline {shipped}"
+            f"{shipped / name} differs from htr/{name}: run python -m htr.core.pipeline {shipped}"
         )
 
 
 def test_calibrating_on_lines_that_are_all_wrong_says_why_and_writes_nothing(
     model_dir, words_csv, tmp_path, capsys
 ):
-    from htr.pipeline import CALIBRATION_FILE
+    from htr.core.pipeline import CALIBRATION_FILE
 
     folder = Path(shutil.copytree(model_dir, tmp_path / "untrained"))  # a random model: every line wrong
     with pytest.raises(SystemExit):

@@ -17,10 +17,11 @@ from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 from test_card import DEBRIS, METRICS, RUN_CONFIG, save_tiny_model, write_run
 from transformers import VisionEncoderDecoderModel
 
-from htr import publish as publish_module
-from htr.card import build_model_card
-from htr.pipeline import attach_pipeline, custom_pipelines
-from htr.publish import PublishError, files_to_upload, main, publish, publish_to_folder
+from htr.core import pipeline as pipeline_module
+from htr.core.pipeline import attach_pipeline, custom_pipelines
+from htr.hub import publish as publish_module
+from htr.hub.card import build_model_card
+from htr.hub.publish import PublishError, files_to_upload, main, publish, publish_to_folder
 
 TOKEN = "hf_TestTokenThatMustNeverLeak0123456789"
 MODEL = {
@@ -117,7 +118,7 @@ def test_uploads_exactly_the_allowlist(output_dir: Path) -> None:
     assert 'from_pretrained("alice/trocr-iam")' in card  # the card was rewritten for this repo
     # The output dir had no pipeline (written before run_trocr.py attached it): publishing attached it.
     for name in ("pipeline.py", "reading.py"):
-        assert hub.uploaded[name] == Path(publish_module.__file__).with_name(name).read_bytes()
+        assert hub.uploaded[name] == Path(pipeline_module.__file__).with_name(name).read_bytes()
     assert json.loads(hub.uploaded["config.json"])["custom_pipelines"] == custom_pipelines()
     assert 'pipeline("image-to-text", model="alice/trocr-iam", trust_remote_code=True)' in card
 
@@ -257,7 +258,7 @@ def test_dry_run_sends_nothing(
         (FakeHub(user="bob", role="read"), "read-only.*settings/tokens"),
         (
             FakeHub(user="bob", upload_folder=http_error(500)),
-            r"refused the upload \(500.*rerun `python -m htr.publish",
+            r"refused the upload \(500.*rerun `python -m htr.hub.publish",
         ),
         (
             FakeHub(user="bob", upload_folder=ValueError("Invalid metadata in README.md.\n- bad dataset id")),
@@ -265,7 +266,7 @@ def test_dry_run_sends_nothing(
         ),
         (
             FakeHub(user="bob", upload_folder=httpx2.ConnectError("connection reset")),
-            "Could not reach.*stays at .*out; rerun `python -m htr.publish .*out --hub_model_id bob/trocr-iam`",
+            "Could not reach.*stays at .*out; rerun `python -m htr.hub.publish .*out --hub_model_id bob/trocr-iam`",
         ),
     ],
     ids=[
@@ -314,7 +315,9 @@ def test_unreachable_hub_keeps_the_model_and_gives_the_retry_line(
 
     message = str(caught.value)
     assert f"the model stays at {output_dir}" in message
-    assert f"rerun `python -m htr.publish {output_dir} --hub_model_id alice/trocr-iam --private`" in message
+    assert (
+        f"rerun `python -m htr.hub.publish {output_dir} --hub_model_id alice/trocr-iam --private`" in message
+    )
     assert TOKEN not in message
 
 
@@ -378,7 +381,7 @@ def test_to_folder_writes_the_allowlist_only_with_the_runs_own_card(
 
     assert _files(folder) == MODEL == set(returned)  # no run_config.json, checkpoint, predictions or data
     card = (folder / "README.md").read_text(encoding="utf-8")
-    assert card == str(build_model_card(output_dir, folder.as_posix()))  # what `htr.card` writes
+    assert card == str(build_model_card(output_dir, folder.as_posix()))  # what `htr.hub.card` writes
     assert f'from_pretrained("{folder.as_posix()}")' in card and "6.32" in card  # loads the folder; metrics
     assert (folder / "model.safetensors").read_bytes() == (output_dir / "model.safetensors").read_bytes()
     assert not any(TOKEN.encode() in (folder / name).read_bytes() for name in MODEL)

@@ -9,11 +9,11 @@ import pytest
 from transformers import AutoProcessor, VisionEncoderDecoderModel
 
 from data_prep.synthetic import generate
-from htr.images import open_image
-from htr.metrics import error_rates
-from htr.predict import transcribe
-from htr.predictions import read_predictions
-from htr.reading import LineReading
+from htr.core.images import open_image
+from htr.core.metrics import error_rates
+from htr.core.reading import LineReading
+from htr.inference.predict import transcribe
+from htr.inference.predictions import read_predictions
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "models" / "trocr-tiny-synthetic"
@@ -35,7 +35,7 @@ def test_the_shipped_model_is_small_and_loads_with_plain_transformers():
     assert LineReading.of(model.config) == LineReading(deskew=True, crop_to_ink=True)
     # pipeline("image-to-text", model=SHIPPED, trust_remote_code=True) runs these copies: they must be current
     for name in ("pipeline.py", "reading.py"):
-        assert (SHIPPED / name).read_bytes() == (ROOT / "htr" / name).read_bytes()
+        assert (SHIPPED / name).read_bytes() == (ROOT / "htr" / "core" / name).read_bytes()
 
 
 def test_the_shipped_model_reads_writers_it_never_saw(unseen_writers):

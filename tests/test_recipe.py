@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from transformers import HfArgumentParser
 
-from htr.recipe import RecipeError, load_recipe, parse_recipe_and_cli
+from htr.training.recipe import RecipeError, load_recipe, parse_recipe_and_cli
 from run_trocr import DataTrainingArguments, ModelArguments, TrOCRTrainingArguments
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,7 +92,9 @@ def test_pretraining_stages_are_numbered_and_each_continues_the_one_before():
     outputs = [recipe["output_dir"] for recipe in resolved]
     assert len(set(outputs)) == len(outputs)  # no stage overwrites another
     for number, recipe in enumerate(resolved):
-        start = recipe["model_name_or_path"]  # a model built by htr.modeling, or an earlier stage's output
+        start = recipe[
+            "model_name_or_path"
+        ]  # a model built by htr.training.modeling, or an earlier stage's output
         earlier = [out for out in outputs[:number] if start == out or start.startswith(f"{out}/checkpoint-")]
         assert start.startswith("build/") or earlier, f"stage {number + 1} starts from {start}"
 
@@ -162,7 +164,7 @@ def test_a_recipe_with_missing_inputs_says_how_to_prepare_them(tmp_path, monkeyp
         main([str(ROOT / "recipes/smoke.json")])
     assert str(error.value) == (
         "build/tiny-trocr, data/smoke/english.csv do not exist; prepare with: "
-        "python -m htr.modeling build/tiny-trocr && python -m data_prep.presets smoke"
+        "python -m htr.training.modeling build/tiny-trocr && python -m data_prep.presets smoke"
     )
 
 

@@ -1,4 +1,4 @@
-"""htr.report: the evaluation report from a small predictions file and trainer_state.json fixture."""
+"""htr.evaluation.report: the evaluation report from a small predictions file and trainer_state.json fixture."""
 
 import json
 import re
@@ -9,9 +9,8 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from htr.metrics import error_rates
-from htr.predictions import read_predictions, write_predictions
-from htr.report import (
+from htr.core.metrics import error_rates
+from htr.evaluation.report import (
     build_report,
     charts,
     count_confusions,
@@ -22,6 +21,7 @@ from htr.report import (
     render_html,
     training_curves,
 )
+from htr.inference.predictions import read_predictions, write_predictions
 
 # (label, prediction, source, writer): one row per length bucket, known edits, one unlabelled row.
 ROWS = [
@@ -194,7 +194,7 @@ def test_review_queue_lists_the_least_confident_lines_first():
 
 
 def test_a_latin1_predictions_file_is_one_line_with_the_iconv_fix(tmp_path, capsys):
-    from htr.report import main as report_main
+    from htr.evaluation.report import main as report_main
 
     path = tmp_path / "predictions.csv"
     path.write_bytes("image,label,prediction,cer\nx.png,café,cafe,25.0\n".encode("latin-1"))
@@ -206,7 +206,7 @@ def test_a_latin1_predictions_file_is_one_line_with_the_iconv_fix(tmp_path, caps
 
 def test_labels_and_paths_are_escaped_never_markup():
     """The page is rendered from a template with autoescape: a label cannot inject HTML."""
-    from htr.report import build_report, render_html
+    from htr.evaluation.report import build_report, render_html
 
     label = "<script>x</script>"
     rows = [{"image": "<img src=x onerror=alert(1)>.png", "label": label, "prediction": label + "!"}]

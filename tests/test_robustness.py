@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from htr.data import DataPipelineError, ImageTextTransform, TrOCRCollator, read_csv
-from htr.modeling import build_tiny_model
+from htr.data.dataset import DataPipelineError, ImageTextTransform, TrOCRCollator, read_csv
+from htr.training.modeling import build_tiny_model
 from run_trocr import user_message
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +57,9 @@ def test_kill_9_then_the_same_command_resumes_and_finishes_the_same_steps(
     result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Resuming from" in result.stdout + result.stderr
-    assert "missing keys" not in result.stdout + result.stderr  # every weight came back (see htr.trainer)
+    assert (
+        "missing keys" not in result.stdout + result.stderr
+    )  # every weight came back (see htr.training.trainer)
     state = (output / "trainer_state.json").read_text()
     assert '"global_step": 150' in state
 

@@ -86,7 +86,7 @@ def test_train_evaluate_predict_writes_metrics_predictions_and_checkpoints(train
     assert (output / "README.md").is_file()
     # The image-to-text pipeline is attached: pipeline("image-to-text", model=output, trust_remote_code=True).
     for name in ("pipeline.py", "reading.py"):
-        assert (output / name).read_bytes() == (ROOT / "htr" / name).read_bytes()
+        assert (output / name).read_bytes() == (ROOT / "htr" / "core" / name).read_bytes()
     custom = json.loads((output / "config.json").read_text())["custom_pipelines"]
     assert custom["image-to-text"]["impl"] == "pipeline.ImageToTextPipeline"
     run_config = json.loads((output / "run_config.json").read_text())

@@ -27,8 +27,8 @@ from data_prep.fonts import (
     train_fonts,
 )
 from data_prep.synthetic import AUGMENTS, COLUMNS, Job, _draw_text, generate, main, render_sample
-from htr.dataset_csv import read_table, write_csv
-from htr.text import normalize_text
+from htr.core.text import normalize_text
+from htr.data.dataset_csv import read_table, write_csv
 
 needs_eval_fonts = pytest.mark.skipif(not eval_fonts(), reason="fonts-bwht/fonts-breip not installed")
 needs_train_fonts = pytest.mark.skipif(not train_fonts(), reason="training font packages not installed")
@@ -243,7 +243,7 @@ def test_debian_font_with_notdef_parentheses() -> None:
 
 @needs_train_fonts
 def test_the_csv_is_what_the_shared_writer_writes(tmp_path: Path) -> None:
-    """Same bytes as htr.dataset_csv.write_csv gives for the rows it holds (it wrote LF lines of its own)."""
+    """Same bytes as htr.data.dataset_csv.write_csv gives for the rows it holds (it wrote LF lines of its own)."""
     csv_path = generate(tmp_path, 4, fonts="train", kind="words", workers=1)
     rows = read_table(csv_path).to_dataset().to_list()
     assert [list(row) for row in rows] == [list(COLUMNS)] * 4

@@ -5,9 +5,9 @@ import torch
 from datasets import Dataset
 from transformers import AutoProcessor, Seq2SeqTrainingArguments, VisionEncoderDecoderModel
 
-from htr.data import TrOCRCollator
-from htr.modeling import build_tiny_model
-from htr.trainer import TrOCRTrainer
+from htr.data.dataset import TrOCRCollator
+from htr.training.modeling import build_tiny_model
+from htr.training.trainer import TrOCRTrainer
 
 
 def test_length_grouping_uses_precomputed_lengths_and_never_opens_an_image(tiny_model_dir, tmp_path):

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from htr.data import read_csv
-from htr.modeling import build_tiny_model
-from htr.validation import DataValidationError, ValidationReport, validate_csv
+from htr.data.dataset import read_csv
+from htr.data.validation import DataValidationError, ValidationReport, validate_csv
+from htr.training.modeling import build_tiny_model
 
 
 @pytest.fixture

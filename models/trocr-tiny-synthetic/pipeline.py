@@ -7,15 +7,15 @@ redirect. That is the Hub's mechanism for pipelines whose code lives next to the
 :func:`attach_pipeline` copies this file into a saved model folder and names :class:`ImageToTextPipeline` in its
 ``config.json``, exactly as ``PIPELINE_REGISTRY.register_pipeline`` + ``Pipeline.save_pretrained`` would (without
 re-saving the weights or registering the task for the whole process). ``run_trocr.py`` does it for every output
-dir and ``htr.publish`` uploads the file, so the folder and its Hub repo both work with::
+dir and ``htr.hub.publish`` uploads the file, so the folder and its Hub repo both work with::
 
     from transformers import pipeline
 
     reader = pipeline("image-to-text", model="outputs/my-model", trust_remote_code=True)
     reader("line.png")  # [{'generated_text': '...', 'confidence': 0.93}]
 
-A ``calibration.json`` beside the weights (``htr.predict --calibrate``, uploaded by ``htr.publish``) sets the
-confidence's temperature here too, so the pipeline and ``htr.predict`` give the same calibrated score.
+A ``calibration.json`` beside the weights (``htr.inference.predict --calibrate``, uploaded by ``htr.hub.publish``) sets the
+confidence's temperature here too, so the pipeline and ``htr.inference.predict`` give the same calibrated score.
 
 ``trust_remote_code=True`` is required, for a local folder too: transformers 5.24 refuses to run any custom
 pipeline without it. Where this module is importable, ``pipeline_class=ImageToTextPipeline`` instead of
@@ -24,12 +24,12 @@ pipeline without it. Where this module is importable, ``pipeline_class=ImageToTe
 This file is copied into model folders and imported by transformers' dynamic-module loader on machines where this
 repository is not installed: it may import only the standard library, PIL, transformers and, relatively, its
 sibling ``reading.py`` (copied beside it; the loader fetches relative imports too), never ``htr`` by name.
-``reading.py`` holds the conventions shared with training and ``htr.predict``: images become RGB on white
+``reading.py`` holds the conventions shared with training and ``htr.inference.predict``: images become RGB on white
 paper, are cut to their ink where the model's config says it was trained so, and transcriptions are NFC with
 single spaces. ``tests/test_predict.py`` checks that the pipeline reads
-exactly what ``htr.predict`` reads.
+exactly what ``htr.inference.predict`` reads.
 
-    python -m htr.pipeline OUTPUT_DIR   # attach to an output dir written before run_trocr.py did it
+    python -m htr.core.pipeline OUTPUT_DIR   # attach to an output dir written before run_trocr.py did it
 """
 
 from __future__ import annotations
@@ -55,7 +55,9 @@ TASK = "image-to-text"
 MODULE_FILE = Path(__file__).name
 # Every file a model folder needs for the pipeline: this one and the one it imports relatively.
 MODULE_FILES = (MODULE_FILE, Path(reading.__file__).name)
-CALIBRATION_FILE = "calibration.json"  # written by htr.predict --calibrate (htr.calibration)
+CALIBRATION_FILE = (
+    "calibration.json"  # written by htr.inference.predict --calibrate (htr.inference.calibration)
+)
 
 
 def stored_temperature(model: str | os.PathLike) -> float:
@@ -72,7 +74,7 @@ def stored_temperature(model: str | os.PathLike) -> float:
     if not isinstance(temperature, int | float) or not temperature > 0:
         raise ValueError(
             f"{path}: 'temperature' must be a number > 0, got {temperature!r}; delete the file "
-            "or refit it with htr.predict --calibrate"
+            "or refit it with htr.inference.predict --calibrate"
         )
     return float(temperature)
 
@@ -80,7 +82,7 @@ def stored_temperature(model: str | os.PathLike) -> float:
 def line_confidences(model: Any, output: Any, temperature: float = 1.0) -> list[float]:
     """exp(mean token log-prob) per returned sequence from ``generate(output_scores=True)``'s output.
 
-    ``temperature`` (calibration, ``htr.calibration``) divides the logits before the softmax: it changes
+    ``temperature`` (calibration, ``htr.inference.calibration``) divides the logits before the softmax: it changes
     the score, never the text.
     """
     beam_indices = getattr(output, "beam_indices", None)

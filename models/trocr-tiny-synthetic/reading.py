@@ -1,7 +1,7 @@
-"""How images and transcriptions are read, in one place for training, ``htr.predict`` and the pipeline.
+"""How images and transcriptions are read, in one place for training, ``htr.inference.predict`` and the pipeline.
 
 Standalone on purpose (standard library, PIL and numpy only): model folders carry this file beside ``pipeline.py``,
-which imports it relatively, so it must not import ``htr`` or anything heavy. ``htr.images`` and ``htr.text``
+which imports it relatively, so it must not import ``htr`` or anything heavy. ``htr.core.images`` and ``htr.core.text``
 import from here too, so the conventions are defined once.
 """
 

@@ -1,0 +1,1 @@
+"""Judging predictions: the HTML report and the paired comparison of two models."""

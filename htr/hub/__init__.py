@@ -1,0 +1,1 @@
+"""The Hub: the model card and publishing a run."""

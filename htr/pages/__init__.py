@@ -1,0 +1,1 @@
+"""Full pages: PAGE/ALTO layouts, line crops, and transcription of whole pages."""
