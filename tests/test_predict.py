@@ -1,5 +1,6 @@
 """htr.inference.predict: the inference command and API, on a random tiny TrOCR and rendered words (offline)."""
 
+import csv
 import importlib.util
 import json
 import shutil
@@ -10,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from htr.core.images import open_image
+from htr.core.images import open_image, resolve_image_path
 from htr.core.metrics import error_rates
 from htr.core.pipeline import ImageToTextPipeline, attach_pipeline
 from htr.inference.predict import load, main, read_lines, transcribe
@@ -349,3 +350,22 @@ def test_calibrating_on_lines_that_are_all_wrong_says_why_and_writes_nothing(
     err = capsys.readouterr().err
     assert "reads 0 of these 48 labelled lines exactly right" in err and "Traceback" not in err
     assert not (folder / CALIBRATION_FILE).exists()
+
+
+def test_split_reads_only_that_split_and_names_the_values_when_none_match(
+    model_dir, words_csv, tmp_path, capsys
+):
+    rows = list(csv.DictReader(words_csv.open(newline="")))
+    mixed = tmp_path / "english.csv"
+    with mixed.open("w", newline="") as handle:  # the same rows, every third one spelled `val`
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        for index, row in enumerate(rows):
+            image = str(resolve_image_path(row["image"], words_csv.parent))
+            writer.writerow({**row, "image": image, "split": "val" if index % 3 == 0 else "train"})
+    output = tmp_path / "validation.csv"
+    main([str(model_dir), str(mixed), "--split", "validation", "--output", str(output)])
+    assert len(read_predictions(output)) == len(range(0, len(rows), 3))
+    with pytest.raises(SystemExit):
+        main([str(model_dir), str(mixed), "--split", "test"])
+    assert "split column values: ['train', 'val']" in capsys.readouterr().err

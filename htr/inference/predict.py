@@ -47,6 +47,7 @@ from htr.core.metrics import decode, error_rates, row_cer
 from htr.core.pipeline import line_confidences, stored_temperature
 from htr.core.reading import LineReading
 from htr.core.text import normalize_text
+from htr.data.dataset_csv import SPLIT_NAMES, SPLITS
 from htr.data.validation import DataValidationError, validate_csv
 from htr.inference import calibration
 from htr.inference.onnx_model import OnnxTrOCR, is_onnx_folder
@@ -262,6 +263,21 @@ def _csv_items(
     return items, skipped, extra
 
 
+def of_split(items: Sequence[Item], split: str) -> list[Item]:
+    """The items whose CSV row is in ``split`` (any spelling training reads: ``val`` is ``validation``).
+
+    So one ``english.csv`` with a split column serves as its validation set (``--calibrate``) and its test set.
+    """
+    kept = [item for item in items if SPLIT_NAMES.get(item.extra.get("split", "").strip().lower()) == split]
+    if not kept:
+        found = sorted({item.extra.get("split", "") for item in items})
+        raise InputError(
+            f"--split {split}: no input row is in that split (split column values: {found or 'no column'}); "
+            "give a CSV whose split column names it, or leave --split out"
+        )
+    return kept
+
+
 def collect(
     inputs: Iterable[str | Path], image_column: str = "image", label_column: str = "label"
 ) -> tuple[list[Item], list[BadImageError], list[str]]:
@@ -384,6 +400,8 @@ def run(args: argparse.Namespace) -> Result:
     if args.output:
         _check_writable(args.output)
     items, skipped, extra_columns = collect(args.inputs, args.image_column, args.label_column)
+    if args.split:
+        items = of_split(items, args.split)
     if args.calibrate and not Path(args.model).is_dir():
         raise InputError(f"--calibrate writes {args.model}/calibration.json: MODEL must be a local folder")
     if args.calibrate and not any(item.label for item in items):
@@ -441,6 +459,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=BACKENDS,
         default="torch",
         help="torch: a run_trocr.py output dir or Hub id; onnx: a folder written by python -m htr.inference.export.",
+    )
+    parser.add_argument(
+        "--split",
+        choices=SPLITS,
+        help="Only the CSV rows of this split (its split column), e.g. a validation split to --calibrate on.",
     )
     parser.add_argument(
         "--calibrate",
