@@ -246,7 +246,6 @@ def adapt_training_args(
     if training_args.early_stopping_patience:
         overrides["load_best_model_at_end"] = True
     overrides["generation_max_length"] = training_args.generation_max_length or data_args.max_target_length
-    overrides["generation_num_beams"] = training_args.generation_num_beams or 1
     return replace(training_args, **overrides), training_args.push_to_hub
 
 
@@ -356,12 +355,16 @@ def main(argv: list[str] | None = None) -> None:
     set_seed(training_args.seed)
 
     # 5. Load the processor and the model; make their token ids and generation settings agree.
-    num_beams = training_args.generation_num_beams
     hub_kwargs = {"cache_dir": model_args.cache_dir, "revision": model_args.model_revision}
     processor = AutoProcessor.from_pretrained(
         model_args.processor_name or model_args.model_name_or_path, **hub_kwargs
     )
     model = VisionEncoderDecoderModel.from_pretrained(model_args.model_name_or_path, **hub_kwargs)
+    # The beam count's one home is the model's generation_config: a recipe's generation_num_beams overrides
+    # it, evaluation uses it and the saved model keeps it, so predict, pages, the demo and the card decode
+    # the way the run's scores were measured. run_config.json records the value used.
+    num_beams = training_args.generation_num_beams or model.generation_config.num_beams or 1
+    training_args.generation_num_beams = num_beams
     fix_model_config(model, processor.tokenizer, training_args.generation_max_length, num_beams)
     for key, value in ((DESKEW, model_args.deskew), (CROP_TO_INK, model_args.crop_to_ink)):
         if value is not None:

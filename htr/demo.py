@@ -50,6 +50,11 @@ class Reader:
     def __init__(self, model: str, device: str = "auto") -> None:
         self.model, self.processor = predict.load(model, device)
 
+    @property
+    def default_beams(self) -> int:
+        """The slider's start: the beams the model's generation_config decodes with (what its scores mean)."""
+        return min(self.model.generation_config.num_beams or 1, MAX_BEAMS)
+
     def recognise(self, images: list[Image.Image], num_beams: int) -> list[predict.Reading]:
         return predict.read_lines(self.model, self.processor, images, num_beams=num_beams)
 
@@ -175,7 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--share", action="store_true", help="Also make a public gradio.live link (off by default)."
     )
     parser.add_argument(
-        "--num_beams", type=int, default=1, help=f"Initial beam slider value, 1 (greedy) to {MAX_BEAMS}."
+        "--num_beams",
+        type=int,
+        help=f"Initial beam slider value, 1 (greedy) to {MAX_BEAMS} (default: the model's generation_config).",
     )
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, or auto (GPU if available).")
     return parser
@@ -184,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not 1 <= args.num_beams <= MAX_BEAMS:
+    if args.num_beams is not None and not 1 <= args.num_beams <= MAX_BEAMS:
         parser.error(f"--num_beams must be 1 to {MAX_BEAMS}, got {args.num_beams}")
     try:
         pixel_limit()
@@ -192,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (predict.InputError, PixelLimitError) as error:
         parser.error(str(error))
     # ssr_mode=False: no Node.js server beside the Python one; the prebuilt frontend in the wheel is enough.
-    build_app(reader, args.model, args.num_beams).launch(
+    build_app(reader, args.model, args.num_beams or reader.default_beams).launch(
         server_name=args.host, server_port=args.port, share=args.share, ssr_mode=False
     )
 

@@ -104,6 +104,10 @@ def write_run(
 ) -> Path:
     """An output dir as run_trocr.py leaves it: model, processor, run files, a checkpoint and debris."""
     shutil.copytree(model_dir, output_dir)
+    # run_trocr.py saves the beams it evaluated with in the model's generation_config, as here.
+    beams = (run_config or RUN_CONFIG)["training_args"]["generation_num_beams"]
+    generation = json.loads((output_dir / "generation_config.json").read_text(encoding="utf-8"))
+    (output_dir / "generation_config.json").write_text(json.dumps({**generation, "num_beams": beams}))
     checkpoint = output_dir / "checkpoint-2"
     checkpoint.mkdir()
     for name in ("model.safetensors", "config.json", "generation_config.json"):
@@ -233,6 +237,16 @@ def test_card_without_metrics_has_no_model_index(tmp_path: Path, model_dir: Path
 
     assert "model-index" not in metadata_load(card_path)
     assert "This run recorded no validation or test metrics." in card_path.read_text(encoding="utf-8")
+
+
+def test_the_card_decodes_as_the_model_folder_says(tmp_path: Path, model_dir: Path) -> None:
+    """The beams on the card are the model's own (generation_config.json), not a copy in run_config.json."""
+    output_dir = write_run(tmp_path / "out", model_dir, metrics=METRICS)
+    generation = json.loads((output_dir / "generation_config.json").read_text(encoding="utf-8"))
+    (output_dir / "generation_config.json").write_text(json.dumps({**generation, "num_beams": 2}))
+    text = write_model_card(output_dir, "alice/trocr-iam").read_text(encoding="utf-8")
+    assert "num_beams=2, max_length=128" in text and "num_beams=4" not in text
+    assert "beam 2" in text
 
 
 def test_usage_snippet_runs(

@@ -5,7 +5,9 @@ host other than the server is blocked and recorded, so the frontend provably com
 ``HTR_DEMO_SCREENSHOT=docs/demo.png`` saves the line test's final page (how docs/demo.png is made).
 """
 
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -191,6 +193,16 @@ def listening_addresses(port: int) -> set[str]:
 def test_server_listens_on_loopback_only_by_default(server: str) -> None:
     addresses = listening_addresses(urlparse(server).port)
     assert addresses == {"0100007F"}, f"listening on {addresses} (0100007F is 127.0.0.1)"
+
+
+@pytest.mark.parametrize(("beams", "slider"), [(3, 3), (20, 8)])
+def test_the_beam_slider_starts_where_the_model_decodes(tmp_path: Path, beams: int, slider: int) -> None:
+    """No --num_beams: the slider starts at the model's generation_config (within the slider's range)."""
+    folder = shutil.copytree(MODEL, tmp_path / "model")
+    generation = json.loads((folder / "generation_config.json").read_text())
+    (folder / "generation_config.json").write_text(json.dumps({**generation, "num_beams": beams}))
+    assert Reader(str(folder), "cpu").default_beams == slider
+    assert Reader(str(MODEL), "cpu").default_beams == 1
 
 
 def test_page_reading_reads_every_segmented_line_through_recognise_page(tmp_path: Path, monkeypatch) -> None:

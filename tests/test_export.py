@@ -5,6 +5,7 @@ shared by the module; the int8 folder is quantised from a copy of it.
 """
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from htr.core.images import open_image
 from htr.core.metrics import error_rates
 from htr.core.pipeline import CALIBRATION_FILE, stored_temperature
 from htr.core.reading import LineReading
-from htr.inference import calibration, export, onnx_model
+from htr.inference import calibration, export, onnx_model, predict
 from htr.inference.confidence import expected_calibration_error, line_errors, reliability
 from htr.inference.predict import load, main, read_lines
 from htr.inference.predictions import read_predictions
@@ -168,6 +169,7 @@ def test_calibrate_cli_stores_the_temperature_and_later_runs_apply_it(onnx_dir, 
     result = main([str(folder), str(words_csv), "--backend", "onnx", "--calibrate"])
     stored = json.loads((folder / CALIBRATION_FILE).read_text())
     assert stored["temperature"] == result.calibration["temperature"] and stored["lines"] == 48
+    assert stored["num_beams"] == model.generation_config.num_beams == 1  # no --num_beams: the model's own
     # A stored temperature is applied by load(); T = 2 lowers every greedy token's (argmax) probability.
     (folder / CALIBRATION_FILE).write_text(json.dumps({"temperature": 2.0}))
     model, processor = load(str(folder), backend="onnx")
@@ -175,3 +177,23 @@ def test_calibrate_cli_stores_the_temperature_and_later_runs_apply_it(onnx_dir, 
     tempered = read_lines(model, processor, images, num_beams=1)
     assert [r.text for r in tempered] == [r.text for r in raw]
     assert all(t.confidence < r.confidence for t, r in zip(tempered, raw, strict=True))
+
+
+def test_reading_with_other_beams_than_the_calibration_was_fitted_at_warns_once(
+    onnx_dir, images, tmp_path, caplog
+):
+    """A temperature fitted at 4 beams says nothing about greedy scores: every reader (predict, pages, the
+    demo: all through read_lines) warns, once per process, and not when the beams match."""
+    folder = shutil.copytree(onnx_dir, tmp_path / "model")
+    (folder / CALIBRATION_FILE).write_text(json.dumps({"temperature": 2.0, "num_beams": 4}))
+    model, processor = load(str(folder), backend="onnx")
+    predict._warn_once.cache_clear()
+    with caplog.at_level(logging.WARNING, logger="htr.inference.predict"):
+        read_lines(model, processor, images[:2])  # the generation_config's 1 beam
+        read_lines(model, processor, images[:2])
+    warnings = [record.getMessage() for record in caplog.records if "calibration.json" in record.getMessage()]
+    assert len(warnings) == 1 and "num_beams=4" in warnings[0] and "--num_beams 1 --calibrate" in warnings[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="htr.inference.predict"):
+        read_lines(model, processor, images[:2], num_beams=4)
+    assert not [record for record in caplog.records if "calibration.json" in record.getMessage()]

@@ -184,6 +184,25 @@ def test_every_shipped_recipe_says_how_to_prepare_what_it_reads():
         assert load_recipe(path).get("prepare"), path
 
 
+def test_every_recipe_with_a_base_holds_only_what_differs_from_it():
+    """A value that repeats the base hides what a recipe changes, and stays behind when the base changes."""
+    repeated = []
+    for path in sorted((ROOT / "recipes").rglob("*.json")):
+        layer = json.loads(path.read_text(encoding="utf-8"))
+        if "base" not in layer:
+            continue
+        base = load_recipe(path.parent / layer["base"])
+        repeated += [
+            f"{path.name}: {key}" for key, value in layer.items() if key in base and base[key] == value
+        ]
+    assert repeated == []
+    large = json.loads((ROOT / "recipes/iam_imgur_large.json").read_text(encoding="utf-8"))
+    assert large["base"] == "iam_imgur.json" and len(large) <= 8 and large.get("why")
+    resolved = load_recipe(ROOT / "recipes/iam_imgur_large.json")
+    assert resolved["model_name_or_path"] == "microsoft/trocr-large-handwritten"
+    assert resolved["activation_checkpointing"] is True and resolved["early_stopping_patience"] == 3
+
+
 def test_why_is_kept_for_every_layer_and_never_parsed_as_an_argument(tmp_path):
     (tmp_path / "base.json").write_text(json.dumps({"why": "the reference set-up", "output_dir": "out"}))
     (tmp_path / "stage.json").write_text(json.dumps({"base": "base.json", "seed": 3, "why": "a new seed"}))

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -47,11 +48,21 @@ def base_args(model: Path, data: Path, output: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def trained(tiny_model_dir, words_csv, tmp_path_factory):
+def two_beam_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """The tiny model whose generation_config decodes with 2 beams: the run below sets no beams itself."""
+    path = tmp_path_factory.mktemp("two-beams") / "model"
+    shutil.copytree(tiny_model_dir, path)
+    config = json.loads((path / "generation_config.json").read_text())
+    (path / "generation_config.json").write_text(json.dumps({**config, "num_beams": 2}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(two_beam_model_dir, words_csv, tmp_path_factory):
     output = tmp_path_factory.mktemp("run") / "out"
     result = run(
         [
-            *base_args(tiny_model_dir, words_csv, output),
+            *base_args(two_beam_model_dir, words_csv, output),
             "--do_train",
             "--do_eval",
             "--do_predict",
@@ -92,6 +103,16 @@ def test_train_evaluate_predict_writes_metrics_predictions_and_checkpoints(train
     run_config = json.loads((output / "run_config.json").read_text())
     assert run_config["precision"].startswith("fp32")  # fp16 asked, no CUDA here
     assert "training in fp32 instead" in result.stdout + result.stderr
+
+
+def test_the_beams_come_from_the_model_and_are_kept_with_it(trained):
+    """No generation_num_beams given: evaluation, the saved generation_config, the record and the card all
+    use the starting model's 2 beams (the one home of the beam count), not a default of 1."""
+    output, result = trained
+    assert "beam search, 2 beams" in result.stdout + result.stderr
+    assert json.loads((output / "generation_config.json").read_text())["num_beams"] == 2
+    assert json.loads((output / "run_config.json").read_text())["training_args"]["generation_num_beams"] == 2
+    assert "num_beams=2" in (output / "README.md").read_text(encoding="utf-8")
 
 
 def test_writer_disjoint_validation_is_used_without_a_validation_file(trained):

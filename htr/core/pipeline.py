@@ -60,20 +60,27 @@ CALIBRATION_FILE = (
 )
 
 
-def stored_temperature(model: str | os.PathLike) -> float:
-    """The confidence temperature in the ``calibration.json`` of a model folder or Hub repo; 1 without one."""
+def stored_calibration(model: str | os.PathLike) -> dict[str, Any] | None:
+    """The ``calibration.json`` of a model folder or Hub repo (its temperature and the beams it was fitted
+    at); None without one."""
     path = cached_file(
         str(model),
         CALIBRATION_FILE,
         _raise_exceptions_for_missing_entries=False,
         _raise_exceptions_for_connection_errors=False,
     )
-    if path is None:
+    return json.loads(Path(path).read_text(encoding="utf-8")) if path else None
+
+
+def stored_temperature(model: str | os.PathLike) -> float:
+    """The confidence temperature in the ``calibration.json`` of a model folder or Hub repo; 1 without one."""
+    record = stored_calibration(model)
+    if record is None:
         return 1.0
-    temperature = json.loads(Path(path).read_text(encoding="utf-8")).get("temperature")
+    temperature = record.get("temperature")
     if not isinstance(temperature, int | float) or not temperature > 0:
         raise ValueError(
-            f"{path}: 'temperature' must be a number > 0, got {temperature!r}; delete the file "
+            f"{model}/{CALIBRATION_FILE}: 'temperature' must be a number > 0, got {temperature!r}; delete the file "
             "or refit it with htr.inference.predict --calibrate"
         )
     return float(temperature)

@@ -195,7 +195,8 @@ def build_model_card(output_dir: str | Path, repo_id: str | None = None) -> Mode
         split: dataset_name or (_short_path(files[split]) if files[split] else "held-out training rows")
         for split in SPLITS.values()
     }
-    num_beams = training.get("generation_num_beams")
+    # The beams the model decodes with (its generation_config, which run_trocr.py evaluated with).
+    num_beams = _read_json(output_dir / "generation_config.json").get("num_beams")
     max_length = training.get("generation_max_length")
     decoding = decoding_setup(num_beams) + (f", max length {max_length}" if max_length else "")
     language = data_args.get("language") or "en"

@@ -21,6 +21,7 @@ both backends.
 """
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from htr.core.errors import HTRError
-from htr.core.pipeline import CALIBRATION_FILE
+from htr.core.pipeline import CALIBRATION_FILE, stored_calibration
 from htr.inference.confidence import line_errors, summarise
 from htr.inference.predictions import CONFIDENCE_COLUMN
 
@@ -53,9 +54,12 @@ def fit_temperature(grid: np.ndarray, correct: np.ndarray) -> float:
 
 
 def calibrate(
-    model_dir: Path, rows: list[dict[str, str]], grids: Sequence[Sequence[float]], num_beams: int | None
+    model_dir: Path, rows: list[dict[str, str]], grids: Sequence[Sequence[float]], num_beams: int
 ) -> dict[str, Any]:
     """Fit T on the labelled ``rows``, write ``model_dir/calibration.json``, rescore ``rows`` in place.
+
+    ``num_beams`` is the beam count the rows were read with; it is recorded, since a temperature fitted on
+    greedy scores does not fit beam search's (:func:`beams_mismatch`).
 
     Returns what was written: the temperature and the AUROC/ECE before and after, on these rows.
     """
@@ -87,3 +91,21 @@ def calibrate(
     path = model_dir / CALIBRATION_FILE
     path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return {**record, "path": path}
+
+
+def fitted_beams(model: str | os.PathLike) -> int | None:
+    """The beam count a model folder's or Hub repo's ``calibration.json`` was fitted at; None without one
+    (or for a file from before the beams were recorded)."""
+    return (stored_calibration(model) or {}).get("num_beams")
+
+
+def beams_mismatch(fitted: int | None, num_beams: int) -> str | None:
+    """Why a confidence read at ``num_beams`` is not calibrated by a fit at ``fitted``; None when it is."""
+    if fitted is None or fitted == num_beams:
+        return None
+    return (
+        f"{CALIBRATION_FILE} was fitted on scores read at num_beams={fitted}, this reading uses {num_beams}: "
+        "the confidence is not calibrated for it. Read with --num_beams "
+        f"{fitted}, or refit on the validation set: python -m htr.inference.predict MODEL VALIDATION.csv "
+        f"--num_beams {num_beams} --calibrate"
+    )

@@ -21,6 +21,7 @@ Python API: ``model, processor = load(name)`` then ``transcribe(model, processor
 """
 
 import argparse
+import functools
 import json
 import logging
 import time
@@ -135,8 +136,10 @@ def load(
     if model.generation_config.max_length is None:
         logger.info("The model's generation_config sets no max_length: using %d tokens.", DEFAULT_MAX_LENGTH)
         model.generation_config.max_length = DEFAULT_MAX_LENGTH
-    # Read by read_lines, so every caller (the page command too) gets the calibrated confidence.
+    # Read by read_lines, so every caller (the page command, the demo) gets the calibrated confidence and
+    # hears when it reads with other beams than the temperature was fitted at.
     model.confidence_temperature = stored_temperature(model_name_or_path)
+    model.calibrated_beams = calibration.fitted_beams(model_name_or_path)
     return model, processor
 
 
@@ -192,10 +195,17 @@ def read_lines(
     max_length: int | None = None,
     temperatures: Sequence[float] = (),
 ) -> list[Reading]:
-    """Batched ``generate()`` on RGB images with a confidence per line (see ``Reading``); either backend."""
+    """Batched ``generate()`` on RGB images with a confidence per line (see ``Reading``); either backend.
+
+    ``num_beams`` and ``max_length`` override the model's generation_config, the one home of both defaults.
+    """
     overrides = {"num_beams": num_beams, "max_length": max_length}
     overrides = {key: value for key, value in overrides.items() if value is not None}
     temperature = getattr(model, "confidence_temperature", 1.0)
+    if not temperatures:  # a fit (temperatures given) reads raw scores at whatever beams it is fitted at
+        fitted = getattr(model, "calibrated_beams", None)
+        if problem := calibration.beams_mismatch(fitted, num_beams or model.generation_config.num_beams or 1):
+            _warn_once(problem)
     reading, size = LineReading.of(model.config), processor.image_processor.size
     readings: list[Reading] = []
     for start in range(0, len(images), batch_size):
@@ -216,6 +226,12 @@ def read_lines(
             for index, (text, confidence) in enumerate(zip(texts, confidences, strict=True))
         ]
     return readings
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    """A warning per process, not per batch, page or demo request."""
+    logger.warning(message)
 
 
 def transcribe(
@@ -417,7 +433,8 @@ def run(args: argparse.Namespace) -> Result:
     )
     result = Result(rows, skipped + unreadable, extra_columns, time.perf_counter() - start)
     if grids is not None:
-        result.calibration = calibration.calibrate(Path(args.model), rows, grids, args.num_beams)
+        num_beams = args.num_beams or model.generation_config.num_beams or 1
+        result.calibration = calibration.calibrate(Path(args.model), rows, grids, num_beams)
     if args.output and args.output.suffix.lower() == ".json":
         write_json(args.output, rows)
     elif args.output:

@@ -61,8 +61,6 @@ class Lineage:
                 "htr.inference.predict",
                 self.final_output,
                 *self.calibrate_on,
-                "--num_beams",
-                "1",
                 "--calibrate",
             ]
         )
