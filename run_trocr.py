@@ -149,6 +149,13 @@ class DataTrainingArguments:
     dataset_ids: list[str] = field(
         default_factory=list, metadata={"help": "Hub dataset ids for the model card's metadata."}
     )
+    data_credits: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "One line per source the card's data section must credit (name, licence, link), as "
+            'CC-BY data requires, e.g. "Copiste d\'un jour (BAnQ), CC-BY 4.0, https://...".'
+        },
+    )
     language: str = field(default="en", metadata={"help": "Language code of the handwriting, for the card."})
     license: str = field(
         default="mit", metadata={"help": "Licence of the trained model, for the card (Hub id)."}

@@ -165,7 +165,7 @@ def test_metadata_round_trips_through_the_hub_parsers(tmp_path: Path, model_dir:
     assert model_index_scores(card_path) == expected
     loaded = ModelCard.load(card_path).data.eval_results
     assert {(result.dataset_split, result.metric_type): result.metric_value for result in loaded} == expected
-    assert {result.dataset_name for result in loaded} == {"IAM + Imgur5K"}
+    assert {result.dataset_name for result in loaded} == {"val/english.csv", "test/english.csv"}  # the set measured
 
 
 def test_prose_reports_the_run_as_recorded(tmp_path: Path, model_dir: Path) -> None:
@@ -186,8 +186,9 @@ def test_prose_reports_the_run_as_recorded(tmp_path: Path, model_dir: Path) -> N
         "| Seed | 42 |",
         "| Image size | 32×128 pixels (height × width) |",
         "| Max target length | 128 tokens |",
-        "| validation | 976 | 6.32 | 17.50 | beam 4, max length 128 |",
-        "| test | 2915 | 7.05 | 19.81 | beam 4, max length 128 |",
+        "| validation | val/english.csv | 976 | 6.32 | 17.50 | beam 4, max length 128 |",
+        "| test | test/english.csv | 2915 | 7.05 | 19.81 | beam 4, max length 128 |",
+        "- Validation set, val/english.csv: CER **6.32 %**",  # each figure names its set and role
         "accelerate launch run_trocr.py recipes/iam_base.yaml",
         "Unicode NFC",
         "One line or word at a time",
@@ -223,13 +224,26 @@ def test_missing_fields_fall_back_instead_of_rendering_none(tmp_path: Path, mode
         "fine-tuned on `train/english.csv`, `val/english.csv`, `test/english.csv`",
         "8 per device × 4 accumulation × 1 device(s) = 32 effective",
         "| Precision | bf16 mixed precision |",
-        "| test | 2915 | 7.05 | 19.81 | greedy, max length 128 |",
+        "| test | test/english.csv | 2915 | 7.05 | 19.81 | greedy, max length 128 |",
         "did not record its recipe file",
     ):
         assert expected in text, expected
     assert "None" not in text
     assert "Unicode NFC" not in text
-    assert "| validation | 976 |" not in text  # no row for a split the run did not score
+    assert "| validation | val/english.csv | " not in text  # no result row for a split the run did not score
+
+
+def test_the_data_section_credits_each_source_and_a_held_out_split_is_named_as_such(
+    tmp_path: Path, model_dir: Path
+) -> None:
+    run = copy.deepcopy(RUN_CONFIG)
+    credit = "Copiste d'un jour (BAnQ), CC-BY 4.0, https://github.com/banq-dcn/Copiste-d-un-jour"
+    run["data_args"].update(validation_file=None, data_credits=[credit])
+    text = write_model_card(write_run(tmp_path / "out", model_dir, run, METRICS)).read_text(encoding="utf-8")
+    data_section = text.split("## Training data")[1].split("## Training procedure")[0]
+    assert f"- {credit}" in data_section
+    assert "| validation | rows of IAM + Imgur5K held out by writer | 976 |" in text
+    assert "- Test set, test/english.csv: CER **7.05 %**" in text
 
 
 def test_card_without_metrics_has_no_model_index(tmp_path: Path, model_dir: Path) -> None:

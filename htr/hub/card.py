@@ -191,9 +191,13 @@ def build_model_card(output_dir: str | Path, repo_id: str | None = None) -> Mode
     data_files = [(split, _short_path(path)) for split, path in files.items() if path]
     dataset_name = data_args.get("dataset_name")
     dataset_ids = list(data_args.get("dataset_ids") or [])
+    # Each figure names the set it was measured on: the test CSV, the validation CSV, or training's hold-out.
     dataset_names = {
-        split: dataset_name or (_short_path(files[split]) if files[split] else "held-out training rows")
-        for split in SPLITS.values()
+        "train": dataset_name or (_short_path(files["train"]) if files["train"] else "training data"),
+        "validation": _short_path(files["validation"])
+        if files["validation"]
+        else f"rows of {dataset_name or 'the training data'} held out by writer",
+        "test": _short_path(files["test"]) if files["test"] else "test rows of the training CSV",
     }
     # The beams the model decodes with (its generation_config, which run_trocr.py evaluated with).
     num_beams = _read_json(output_dir / "generation_config.json").get("num_beams")
@@ -228,6 +232,8 @@ def build_model_card(output_dir: str | Path, repo_id: str | None = None) -> Mode
         dataset_name=dataset_name,
         dataset_description=dataset_name or ", ".join(f"`{name}`" for _, name in data_files) or "custom data",
         data_files=data_files,
+        data_credits=list(data_args.get("data_credits") or []),
+        set_names=dataset_names,
         datasets=dataset_ids,
         text_normalization=data_args.get("text_normalization"),
         trained=bool(training.get("do_train")),
