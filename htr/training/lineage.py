@@ -47,11 +47,14 @@ class Lineage:
     stages: list[Stage]
     final_output: str
     model: str
-    calibrate_on: list[str] = field(default_factory=list)  # validation CSVs the confidence is fitted on
+    calibrate_on: list[str] = field(default_factory=list)  # CSVs whose validation rows the confidence is fitted on
 
     @property
     def calibrate(self) -> str | None:
-        """The command that fits the last run's confidence temperature on validation sets (None: not fitted)."""
+        """The command that fits the last run's confidence temperature on validation rows (None: not fitted).
+
+        ``--split validation`` makes it so by construction: a CSV's test rows can never be fitted on.
+        """
         if not self.calibrate_on:
             return None
         return shlex.join(
@@ -61,6 +64,8 @@ class Lineage:
                 "htr.inference.predict",
                 self.final_output,
                 *self.calibrate_on,
+                "--split",
+                "validation",
                 "--calibrate",
             ]
         )
