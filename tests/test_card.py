@@ -165,7 +165,10 @@ def test_metadata_round_trips_through_the_hub_parsers(tmp_path: Path, model_dir:
     assert model_index_scores(card_path) == expected
     loaded = ModelCard.load(card_path).data.eval_results
     assert {(result.dataset_split, result.metric_type): result.metric_value for result in loaded} == expected
-    assert {result.dataset_name for result in loaded} == {"val/english.csv", "test/english.csv"}  # the set measured
+    assert {result.dataset_name for result in loaded} == {
+        "val/english.csv",
+        "test/english.csv",
+    }  # sets measured
 
 
 def test_prose_reports_the_run_as_recorded(tmp_path: Path, model_dir: Path) -> None:

@@ -47,7 +47,8 @@ class Lineage:
     stages: list[Stage]
     final_output: str
     model: str
-    calibrate_on: list[str] = field(default_factory=list)  # CSVs whose validation rows the confidence is fitted on
+    # CSVs whose validation rows the confidence is fitted on
+    calibrate_on: list[str] = field(default_factory=list)
 
     @property
     def calibrate(self) -> str | None:
