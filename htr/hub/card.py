@@ -196,7 +196,8 @@ def build_model_card(output_dir: str | Path, repo_id: str | None = None) -> Mode
         "train": dataset_name or (_short_path(files["train"]) if files["train"] else "training data"),
         "validation": _short_path(files["validation"])
         if files["validation"]
-        else f"rows of {dataset_name or 'the training data'} held out by writer",
+        else f"validation rows of {_short_path(files['train']) if files['train'] else 'the training data'}"
+        " (its split column, or drawn by writer)",
         "test": _short_path(files["test"]) if files["test"] else "test rows of the training CSV",
     }
     # The beams the model decodes with (its generation_config, which run_trocr.py evaluated with).
