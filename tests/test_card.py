@@ -245,7 +245,10 @@ def test_the_data_section_credits_each_source_and_a_held_out_split_is_named_as_s
     text = write_model_card(write_run(tmp_path / "out", model_dir, run, METRICS)).read_text(encoding="utf-8")
     data_section = text.split("## Training data")[1].split("## Training procedure")[0]
     assert f"- {credit}" in data_section
-    assert "| validation | validation rows of train/english.csv (its split column, or drawn by writer) | 976 |" in text
+    assert (
+        "| validation | validation rows of train/english.csv (its split column, or drawn by writer) | 976 |"
+        in text
+    )
     assert "- Test set, test/english.csv: CER **7.05 %**" in text
 
 
