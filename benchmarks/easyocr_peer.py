@@ -40,16 +40,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         ["en"], gpu=False, model_storage_directory=model_dir(), download_enabled=False, detector=False
     )
     start = time.perf_counter()
-    texts = [" ".join(reader.recognize(row["image"], detail=0)) for row in rows]
+    texts = [normalize_text(" ".join(reader.recognize(row["image"], detail=0))) for row in rows]
     seconds = time.perf_counter() - start
     output = args.output or args.predictions.with_name("predictions_easyocr.csv")
     extra = [column for column in rows[0] if column not in COLUMNS]
     write_predictions(
-        output,
-        [{**row, "prediction": normalize_text(text)} for row, text in zip(rows, texts, strict=True)],
-        extra,
+        output, [{**row, "prediction": text} for row, text in zip(rows, texts, strict=True)], extra
     )
-    scores = {**error_rates([normalize_text(t) for t in texts], [row["label"] for row in rows])}
+    scores = error_rates(texts, [row["label"] for row in rows])
     scores["images_per_second"] = len(rows) / seconds
     print(
         f"EasyOCR {easyocr.__version__} on {len(rows)} rows of {args.predictions}: CER {scores['cer']:.2f} %, "
