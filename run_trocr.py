@@ -39,6 +39,7 @@ from htr.data.augment import AugmentCurriculum, Augmenter
 from htr.data.dataset import (
     DataError,
     ImageTextTransform,
+    SplitPlan,
     TrOCRCollator,
     label_lengths,
     load_splits,
@@ -131,6 +132,14 @@ class DataTrainingArguments:
             "file or split column (by writer when a writer column exists)."
         },
     )
+    test_split_percentage: float = field(
+        default=0.0,
+        metadata={
+            "help": "Percent of the train CSV held out as a test set, scored once by --do_predict and never "
+            "chosen on, when there is no test file and no test rows in the split column (by writer when a "
+            "writer column exists, with writers disjoint from validation's). 0: none."
+        },
+    )
     max_train_samples: int | None = field(
         default=None, metadata={"help": "Use only the first N training rows (quick runs, debugging)."}
     )
@@ -196,6 +205,20 @@ class DataTrainingArguments:
             "this many steps (0: full strength from the start)."
         },
     )
+
+    def __post_init__(self) -> None:
+        """Settings that cannot work together fail at parsing, before any model or data is loaded."""
+        shares = {"validation": self.validation_split_percentage, "test": self.test_split_percentage}
+        for name, percent in shares.items():
+            if not 0 <= percent < 100:
+                raise RecipeError(f"--{name}_split_percentage {percent:g} must be at least 0 and below 100")
+        if sum(shares.values()) >= 100:
+            raise RecipeError(
+                f"--validation_split_percentage {shares['validation']:g} and --test_split_percentage "
+                f"{shares['test']:g} hold out everything: together they must stay below 100"
+            )
+        if not 0 <= self.augment_strength <= 1:
+            raise RecipeError(f"--augment_strength {self.augment_strength:g} must be between 0 and 1")
 
 
 @dataclass
@@ -295,6 +318,40 @@ def read_validated_csv(
     return dataset
 
 
+def plan_splits(data_args: DataTrainingArguments, training_args: TrOCRTrainingArguments) -> SplitPlan:
+    """Where each split will come from, checked against the ``--do_*`` flags; a missing split stops the run
+    here, from the CSV's text alone, not after the model is downloaded."""
+    plan = SplitPlan.of(
+        data_args.train_file,
+        data_args.validation_file,
+        data_args.test_file,
+        split_column=data_args.split_column_name,
+        writer_column=data_args.writer_column_name,
+        validation_split_percentage=data_args.validation_split_percentage,
+        test_split_percentage=data_args.test_split_percentage,
+        seed=training_args.seed,
+    )
+    split_column = f"a '{data_args.split_column_name}' column in the train CSV with {{}} rows"
+    needed = {
+        "train": (training_args.do_train, "--do_train", "--train_file"),
+        "validation": (
+            training_args.do_eval,
+            "--do_eval",
+            f"--validation_file, {split_column.format('validation')}, or --validation_split_percentage 10",
+        ),
+        "test": (
+            training_args.do_predict,
+            "--do_predict",
+            f"--test_file, {split_column.format('test')}, or --test_split_percentage 10 (or --do_predict false)",
+        ),
+    }
+    available = plan.available()
+    for name, (wanted, flag, source) in needed.items():
+        if wanted and name not in available:
+            raise RecipeError(f"{flag} needs a {name} split: give {source}.")
+    return plan
+
+
 def main(argv: list[str] | None = None) -> None:
     # 1. Parse the recipe and the command-line overrides.
     parser = HfArgumentParser((ModelArguments, DataTrainingArguments, TrOCRTrainingArguments))
@@ -313,6 +370,7 @@ def main(argv: list[str] | None = None) -> None:
     inputs.append(data_args.test_file if training_args.do_predict else None)
     if recipe and (missing := missing_inputs(recipe, inputs, model_args.model_name_or_path)):
         raise RecipeError(missing)  # "data/smoke/english.csv does not exist; prepare with: ..."
+    plan = plan_splits(data_args, training_args)  # before any model or image is loaded
 
     # 2. Logging: the main process logs at INFO, the others only warnings.
     logging.basicConfig(
@@ -407,16 +465,7 @@ def main(argv: list[str] | None = None) -> None:
         raise invalid[0]
     if invalid:
         raise DataError("\n\n".join(str(error) for error in invalid))
-    splits, sources = load_splits(
-        data_args.train_file,
-        data_args.validation_file,
-        data_args.test_file,
-        split_column=data_args.split_column_name,
-        writer_column=data_args.writer_column_name,
-        validation_split_percentage=data_args.validation_split_percentage,
-        seed=training_args.seed,
-        read=checked.__getitem__,
-    )
+    splits, sources = load_splits(plan, read=checked.__getitem__)
     limits = {
         "train": data_args.max_train_samples,
         "validation": data_args.max_eval_samples,
@@ -428,18 +477,6 @@ def main(argv: list[str] | None = None) -> None:
     if data_args.curriculum_column and "train" in splits:
         splits["train"] = order_by_difficulty(splits["train"], data_args.curriculum_column, sources["train"])
         logger.info("Curriculum: training rows ordered by '%s', easiest first.", data_args.curriculum_column)
-    needed = {
-        "train": (training_args.do_train, "--do_train", "--train_file"),
-        "validation": (
-            training_args.do_eval,
-            "--do_eval",
-            "--validation_file or --validation_split_percentage",
-        ),
-        "test": (training_args.do_predict, "--do_predict", "--test_file"),
-    }
-    for name, (wanted, flag, source) in needed.items():
-        if wanted and name not in splits:
-            raise RecipeError(f"{flag} needs a {name} split: give {source}.")
     augmenter = Augmenter(data_args.augment, data_args.augment_strength, seed=training_args.seed)
     model_inputs = {
         name: dataset.with_transform(
@@ -496,6 +533,7 @@ def main(argv: list[str] | None = None) -> None:
             recipe=recipe,
             world_size=training_args.world_size,
             fp16_requested=fp16_requested,
+            splits=plan.describe(),
         ).write(output_dir)
 
     # 8. Train; save the model with its processor and its image-to-text pipeline (htr/core/pipeline.py).

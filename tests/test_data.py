@@ -10,10 +10,11 @@ from htr.data.dataset import (
     ImageTextTransform,
     TrOCRCollator,
     label_lengths,
+    SplitPlan,
+    hold_out,
     load_splits,
     order_by_difficulty,
     read_csv,
-    split_by_writer,
 )
 
 
@@ -36,7 +37,7 @@ def test_writer_disjoint_split_keeps_each_writer_on_one_side():
     dataset = Dataset.from_dict(
         {"image": [f"{i}.png" for i in range(200)], "label": ["x"] * 200, "writer": writers}
     )
-    parts = split_by_writer(dataset, 20, seed=0, writer_column="writer")
+    parts = hold_out(dataset, {"validation": 20}, seed=0, writer_column="writer")
     train, validation = set(parts["train"]["writer"]), set(parts["validation"]["writer"])
     assert train and validation and not train & validation
     assert len(parts["train"]) + len(parts["validation"]) == 200
@@ -46,15 +47,7 @@ def test_writer_disjoint_split_keeps_each_writer_on_one_side():
 def test_split_column_divides_the_train_csv(tmp_path):
     path = tmp_path / "english.csv"
     path.write_text("image,label,split\na.png,a,train\nb.png,b,validation\nc.png,c,test\nd.png,d,train\n")
-    splits, sources = load_splits(
-        str(path),
-        None,
-        None,
-        split_column="split",
-        writer_column="writer",
-        validation_split_percentage=10,
-        seed=0,
-    )
+    splits, sources = load_splits(plan(path, validation=10))
     assert {name: list(part["label"]) for name, part in splits.items()} == {
         "train": ["a", "d"],
         "validation": ["b"],
@@ -67,14 +60,72 @@ def test_unknown_split_values_are_named(tmp_path):
     path = tmp_path / "english.csv"
     path.write_text("image,label,split\na.png,a,training\n")
     with pytest.raises(ValueError, match="'training'"):
-        load_splits(
-            str(path),
-            None,
-            None,
-            split_column="split",
-            writer_column="writer",
-            validation_split_percentage=0,
-            seed=0,
+        plan(path)
+
+
+def plan(train, validation: float = 0, test: float = 0, **files) -> SplitPlan:
+    return SplitPlan.of(
+        str(train),
+        files.get("validation_file"),
+        files.get("test_file"),
+        split_column="split",
+        writer_column="writer",
+        validation_split_percentage=validation,
+        test_split_percentage=test,
+        seed=0,
+    )
+
+
+def write_lines(path: Path, rows: int, writers: int | None = None) -> Path:
+    """A CSV of ``rows`` lines (``writer`` column when ``writers`` is given); images are not needed to plan."""
+    header = "image,label" + (",writer" if writers else "")
+    lines = [f"{i}.png,text {i}" + (f",w{i % writers}" if writers else "") for i in range(rows)]
+    path.write_text("\n".join([header, *lines]) + "\n")
+    return path
+
+
+def test_a_bare_csv_gets_validation_and_test_drawn_at_random_with_no_row_in_two_splits(tmp_path):
+    splits, _ = load_splits(plan(write_lines(tmp_path / "english.csv", 100), validation=10, test=10))
+    labels = {name: set(part["label"]) for name, part in splits.items()}
+    assert {name: len(part) for name, part in splits.items()} == {"train": 80, "test": 10, "validation": 10}
+    assert not labels["train"] & labels["test"] and not labels["train"] & labels["validation"]
+    assert not labels["test"] & labels["validation"]
+
+
+def test_with_a_writer_column_the_test_and_validation_writers_are_nobody_elses(tmp_path):
+    splits, _ = load_splits(
+        plan(write_lines(tmp_path / "english.csv", 200, writers=20), validation=10, test=10)
+    )
+    writers = {name: set(part["writer"]) for name, part in splits.items()}
+    assert len(writers["test"]) == 2 and len(writers["validation"]) == 2
+    assert not writers["train"] & writers["test"] and not writers["train"] & writers["validation"]
+    assert not writers["test"] & writers["validation"]
+    assert sum(len(part) for part in splits.values()) == 200
+
+
+def test_the_plan_says_which_splits_exist_before_anything_is_loaded(tmp_path):
+    bare = write_lines(tmp_path / "english.csv", 20)
+    assert plan(bare, validation=10).available() == {"train", "validation"}
+    assert plan(bare, validation=10, test=10).available() == {"train", "validation", "test"}
+    described = plan(bare, validation=10, test=10).describe()
+    assert described["test"] == f"10 % of {bare} held out (rows at random, seed 0)"
+    columned = tmp_path / "split.csv"
+    columned.write_text("image,label,split\na.png,a,train\nb.png,b,test\n")
+    # a split column with test rows is used, and its missing validation split is drawn from its training rows
+    assert plan(columned, validation=10, test=10).drawn == {"validation": 10}
+    assert (
+        plan(columned, validation=10, test=10).describe()["test"]
+        == f"rows of {columned} whose 'split' is test"
+    )
+
+
+def test_holding_out_every_writer_is_refused_with_the_percentages(tmp_path):
+    with pytest.raises(ValueError, match="validation_split_percentage=50, test_split_percentage=50"):
+        hold_out(
+            read_csv(write_lines(tmp_path / "e.csv", 10, writers=2)),
+            {"validation": 50, "test": 50},
+            0,
+            "writer",
         )
 
 

@@ -185,16 +185,46 @@ def test_skip_invalid_rows_trains_on_the_rest_and_lists_what_it_skipped(tiny_mod
     assert '"train_samples": 48' in (output / "all_results.json").read_text().replace("48.0", "48")
 
 
-def test_a_missing_split_is_a_one_line_error_naming_the_flags(tiny_model_dir, words_csv, tmp_path):
-    result = subprocess.run(
-        command(tiny_model_dir, words_csv, tmp_path / "out", "--max_steps", "1", "--do_predict"),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 1
-    assert "error: --do_predict needs a test split: give --test_file." in result.stderr
+def test_a_missing_split_stops_before_the_model_is_loaded_naming_the_ways_to_give_one(tmp_path):
+    """The issue's newcomer: a bare image,label CSV with the GPU recipe, which predicts on a test set.
+
+    The model is Microsoft's, which cannot be fetched here: had the run tried to load it first (as it did,
+    after a 1.3 GB download), the error would be the download's, not the split's.
+    """
+    data = tmp_path / "mine"
+    data.mkdir()
+    (data / "english.csv").write_text("image,label\na.png,one\nb.png,two\n")
+    args = [
+        sys.executable,
+        "run_trocr.py",
+        "recipes/iam_imgur.json",
+        "--train_file",
+        str(data / "english.csv"),
+    ]
+    args += ["--output_dir", str(tmp_path / "out"), "--max_steps", "2"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode != 0
+    assert "--do_predict needs a test split: give --test_file" in result.stderr
+    assert "--test_split_percentage 10" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out" / "run_config.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--validation_split_percentage", "60", "--test_split_percentage", "40"],
+            "together they must stay below 100",
+        ),
+        (["--test_split_percentage", "-5"], "--test_split_percentage -5 must be at least 0"),
+    ],
+)
+def test_percentages_that_cannot_work_fail_at_parsing(tmp_path, flags, message):
+    args = [sys.executable, "run_trocr.py", "recipes/my_data.json", *flags, "--output_dir", str(tmp_path)]
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
 
 

@@ -43,51 +43,155 @@ def read_csv(path: str | Path) -> Dataset:
     return read_table(path).to_dataset()
 
 
-def split_by_writer(dataset: Dataset, percentage: float, seed: int, writer_column: str | None) -> DatasetDict:
-    """Hold out ``percentage`` % of the rows for validation; whole writers when a writer column exists.
+def hold_out(dataset: Dataset, shares: dict[str, float], seed: int, writer_column: str | None) -> DatasetDict:
+    """Hold out ``shares`` (split name -> percent of the rows) from ``dataset``; whole writers when it has a writer column.
 
-    A writer seen in training makes validation CER optimistic, so with a writer column the split is
-    by writer: writers are shuffled (seeded) and moved to validation until it holds the share asked.
+    A writer seen in training makes held-out CER optimistic, so with a writer column the writers are shuffled
+    (seeded) and moved, in the order of ``shares``, to each held-out split until it holds its share; without
+    one, rows are drawn at random. Returns ``train`` and one split per share, no row in two of them.
     """
-    if writer_column is None or writer_column not in dataset.column_names:
-        parts = dataset.train_test_split(test_size=percentage / 100, seed=seed)
-        return DatasetDict(train=parts["train"], validation=parts["test"])
-    writers = dataset[writer_column]
-    counts: dict[str, int] = {}
-    for writer in writers:
-        counts[writer] = counts.get(writer, 0) + 1
+    shares = {name: percent for name, percent in shares.items() if percent > 0}
+    by_writer = writer_column is not None and writer_column in dataset.column_names
+    units = list(dataset[writer_column]) if by_writer else list(range(len(dataset)))
+    counts: dict[Any, int] = {}
+    for unit in units:
+        counts[unit] = counts.get(unit, 0) + 1
     order = sorted(counts)
     random.Random(seed).shuffle(order)
-    target, held_out, total = len(writers) * percentage / 100, set(), 0
-    for writer in order:
-        if total >= target:
-            break
-        held_out.add(writer)
-        total += counts[writer]
-    if len(held_out) == len(counts):
+    assigned: dict[Any, str] = {}
+    remaining = iter(order)
+    for name, percent in shares.items():
+        target, total = len(units) * percent / 100, 0
+        while total < target and (unit := next(remaining, None)) is not None:
+            assigned[unit] = name
+            total += counts[unit]
+    if len(assigned) == len(counts):
+        kind = f"all {len(counts)} writers" if by_writer else f"all {len(counts)} rows"
+        asked = ", ".join(f"{name}_split_percentage={percent:g}" for name, percent in shares.items())
         raise DataError(
-            f"validation_split_percentage={percentage} would put all {len(counts)} writers in validation; "
-            "lower it or give a validation_file"
+            f"{asked} would hold out {kind}, leaving no training rows; lower the percentages or give "
+            "--validation_file / --test_file"
         )
-    validation = [index for index, writer in enumerate(writers) if writer in held_out]
-    train = [index for index, writer in enumerate(writers) if writer not in held_out]
-    logger.info("Writer-disjoint split: %d writers / %d rows held out for validation", len(held_out), total)
-    return DatasetDict(train=dataset.select(train), validation=dataset.select(validation))
+    rows: dict[str, list[int]] = {"train": [], **{name: [] for name in shares}}
+    for index, unit in enumerate(units):
+        rows[assigned.get(unit, "train")].append(index)
+    for name in shares:
+        held = {units[index] for index in rows[name]}
+        logger.info(
+            "Held out for %s: %d rows (%s)",
+            name,
+            len(rows[name]),
+            f"{len(held)} writers, none in training" if by_writer else "drawn at random: no writer column",
+        )
+    return DatasetDict({name: dataset.select(indices) for name, indices in rows.items()})
 
 
-def split_by_column(dataset: Dataset, split_column: str, path: str | Path) -> DatasetDict:
-    """Divide a CSV that carries its own split column (as data_prep writes it) into its splits."""
-    values = dataset[split_column]
+def column_splits(values: Sequence[str], split_column: str, path: str | Path) -> list[str]:
+    """The split each value of a split column names; a value that names none stops with the file and fix."""
     unknown = sorted({value for value in values if value.strip().lower() not in SPLIT_NAMES})
     if unknown:
         raise DataError(
             f"{path}: column '{split_column}' has values {unknown[:5]}; expected one of "
             f"{sorted(set(SPLIT_NAMES))}. Fix the values or set --split_column_name to another column"
         )
+    return [SPLIT_NAMES[value.strip().lower()] for value in values]
+
+
+def split_by_column(dataset: Dataset, split_column: str, path: str | Path) -> DatasetDict:
+    """Divide a CSV that carries its own split column (as data_prep writes it) into its splits."""
     rows: dict[str, list[int]] = {}
-    for index, value in enumerate(values):
-        rows.setdefault(SPLIT_NAMES[value.strip().lower()], []).append(index)
+    for index, name in enumerate(column_splits(dataset[split_column], split_column, path)):
+        rows.setdefault(name, []).append(index)
     return DatasetDict({name: dataset.select(indices) for name, indices in rows.items()})
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    """Where each split comes from, decided from the arguments and the CSV's text before anything is loaded.
+
+    ``run_trocr.py`` checks its ``--do_*`` flags against the plan right after parsing (a ``--do_predict`` with
+    no test split fails in a second, not after a 1.3 GB download), and :func:`load_splits` follows the same
+    plan, so the check and the loading cannot disagree. A split comes from its own file, else from the train
+    CSV's split column, else it is drawn from the training rows by writer when its percentage is above 0.
+    """
+
+    train_file: str | None
+    validation_file: str | None
+    test_file: str | None
+    split_column: str
+    writer_column: str
+    in_column: tuple[str, ...]  # the splits that the train CSV's split column provides
+    drawn: dict[str, float]  # split -> percent of the training rows held out for it
+    by_writer: bool  # the train CSV has the writer column, so held-out splits are whole writers
+    seed: int
+
+    @classmethod
+    def of(
+        cls,
+        train_file: str | None,
+        validation_file: str | None,
+        test_file: str | None,
+        *,
+        split_column: str,
+        writer_column: str,
+        validation_split_percentage: float,
+        seed: int,
+        test_split_percentage: float = 0.0,
+    ) -> "SplitPlan":
+        in_column: tuple[str, ...] = ()
+        by_writer = False
+        if train_file:
+            table = read_table(train_file)  # the CSV's text only: no image is opened
+            by_writer = writer_column in table.columns
+            if split_column in table.columns:
+                index = table.columns.index(split_column)
+                values = [table.value(record, index) for record in table.rows]
+                in_column = tuple(dict.fromkeys(column_splits(values, split_column, train_file)))
+        given = (("validation", validation_file), ("test", test_file))
+        have = set(in_column) | {name for name, path in given if path}
+        if not train_file or (in_column and "train" not in in_column):
+            drawn = {}
+        else:
+            wanted = (("test", test_split_percentage), ("validation", validation_split_percentage))
+            drawn = {name: percent for name, percent in wanted if name not in have and percent > 0}
+        return cls(
+            train_file,
+            validation_file,
+            test_file,
+            split_column,
+            writer_column,
+            in_column,
+            drawn,
+            by_writer,
+            seed,
+        )
+
+    def available(self) -> set[str]:
+        """The splits this plan yields."""
+        named = {name for name, path in self.files().items() if path}
+        return named | set(self.in_column) | set(self.drawn) | ({"train"} if self.train_file else set())
+
+    def files(self) -> dict[str, str | None]:
+        return {"train": self.train_file, "validation": self.validation_file, "test": self.test_file}
+
+    def describe(self) -> dict[str, str]:
+        """Each split's set in words, for ``run_config.json`` and the model card."""
+        described = {}
+        for name in sorted(self.available(), key=("train", "validation", "test").index):
+            if name != "train" and self.files()[name]:
+                described[name] = str(self.files()[name])
+            elif name in self.drawn:
+                how = (
+                    f"whole writers of column '{self.writer_column}'" if self.by_writer else "rows at random"
+                )
+                described[name] = (
+                    f"{self.drawn[name]:g} % of {self.train_file} held out ({how}, seed {self.seed})"
+                )
+            elif self.in_column:
+                described[name] = f"rows of {self.train_file} whose '{self.split_column}' is {name}"
+            else:
+                described[name] = str(self.train_file)
+        return described
 
 
 @dataclass
@@ -151,35 +255,23 @@ class TrOCRCollator:
 
 
 def load_splits(
-    train_file: str | None,
-    validation_file: str | None,
-    test_file: str | None,
-    *,
-    split_column: str,
-    writer_column: str,
-    validation_split_percentage: float,
-    seed: int,
-    read: Callable[[str], Dataset] = read_csv,
+    plan: SplitPlan, read: Callable[[str], Dataset] = read_csv
 ) -> tuple[DatasetDict, dict[str, Path]]:
-    """Load the train/validation/test splits and the CSV each came from (image paths are relative to it).
-
-    A train CSV with a split column (as ``data_prep`` writes it) is divided by it; explicit
-    validation/test files take precedence. Without any validation rows, a writer-disjoint (or
-    random) share of the training rows is held out.
-    """
+    """Load the train/validation/test splits as ``plan`` says, and the CSV each came from (image paths are
+    relative to it)."""
     splits, sources = DatasetDict(), {}
-    if train_file:
-        train = read(train_file)
-        parts = split_by_column(train, split_column, train_file) if split_column in train.column_names else {}
+    if plan.train_file:
+        train = read(plan.train_file)
+        parts = split_by_column(train, plan.split_column, plan.train_file) if plan.in_column else {}
         for name, part in (parts or {"train": train}).items():
-            splits[name], sources[name] = part, Path(train_file)
-    for name, path in (("validation", validation_file), ("test", test_file)):
-        if path:
+            splits[name], sources[name] = part, Path(plan.train_file)
+    for name in ("validation", "test"):
+        if path := plan.files()[name]:
             splits[name], sources[name] = read(path), Path(path)
-    if "train" in splits and "validation" not in splits and validation_split_percentage > 0:
-        held_out = split_by_writer(splits["train"], validation_split_percentage, seed, writer_column)
-        splits["train"], splits["validation"] = held_out["train"], held_out["validation"]
-        sources["validation"] = sources["train"]
+    if plan.drawn:
+        held_out = hold_out(splits["train"], plan.drawn, plan.seed, plan.writer_column)
+        for name, part in held_out.items():
+            splits[name], sources[name] = part, Path(plan.train_file)
     return splits, sources
 
 

@@ -191,15 +191,23 @@ def build_model_card(output_dir: str | Path, repo_id: str | None = None) -> Mode
     data_files = [(split, _short_path(path)) for split, path in files.items() if path]
     dataset_name = data_args.get("dataset_name")
     dataset_ids = list(data_args.get("dataset_ids") or [])
-    # Each figure names the set it was measured on: the test CSV, the validation CSV, or training's hold-out.
+    # Each figure names the set it was measured on: the test CSV, the validation CSV, or training's hold-out
+    # as the run recorded it (runs recorded before the record had splits get the general wording).
+    train = _short_path(files["train"]) if files["train"] else "the training data"
     dataset_names = {
         "train": dataset_name or (_short_path(files["train"]) if files["train"] else "training data"),
         "validation": _short_path(files["validation"])
         if files["validation"]
-        else f"validation rows of {_short_path(files['train']) if files['train'] else 'the training data'}"
-        " (its split column, or drawn by writer)",
-        "test": _short_path(files["test"]) if files["test"] else "test rows of the training CSV",
+        else f"validation rows of {train} (its split column, or drawn by writer)",
+        "test": _short_path(files["test"])
+        if files["test"]
+        else f"test rows of {train} (its split column, or drawn by writer)",
     }
+    for split, described in run.splits.items():
+        if split != "train" and not files.get(
+            split
+        ):  # held out from the training CSV: how, in the run's words
+            dataset_names[split] = described.replace(str(files["train"]), train)
     # The beams the model decodes with (its generation_config, which run_trocr.py evaluated with).
     num_beams = _read_json(output_dir / "generation_config.json").get("num_beams")
     max_length = training.get("generation_max_length")

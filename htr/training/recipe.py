@@ -209,6 +209,9 @@ class RunRecord:
     world_size: int = 1
     recipe: str | None = None
     resolved_recipe: dict[str, Any] = field(default_factory=dict)
+    splits: dict[str, str] = field(
+        default_factory=dict
+    )  # each split's set in words (htr.data.dataset.SplitPlan)
 
     FILE = "run_config.json"
 
@@ -221,6 +224,7 @@ class RunRecord:
         recipe: str | None = None,
         world_size: int = 1,
         fp16_requested: bool = False,
+        splits: dict[str, str] | None = None,
     ) -> "RunRecord":
         """The record of a run from its parsed arguments (``training_args`` after run_trocr's adaptation)."""
         return cls(
@@ -231,6 +235,7 @@ class RunRecord:
             world_size=world_size,
             recipe=recipe,
             resolved_recipe=load_recipe(recipe) if recipe else {},
+            splits=splits or {},
         )
 
     def write(self, output_dir: Path) -> Path:
