@@ -370,7 +370,6 @@ def main(argv: list[str] | None = None) -> None:
     inputs.append(data_args.test_file if training_args.do_predict else None)
     if recipe and (missing := missing_inputs(recipe, inputs, model_args.model_name_or_path)):
         raise RecipeError(missing)  # "data/smoke/english.csv does not exist; prepare with: ..."
-    plan = plan_splits(data_args, training_args)  # before any model or image is loaded
 
     # 2. Logging: the main process logs at INFO, the others only warnings.
     logging.basicConfig(
@@ -416,7 +415,9 @@ def main(argv: list[str] | None = None) -> None:
         elif last_checkpoint is not None and training_args.resume_from_checkpoint is None:
             logger.info("Resuming from %s (use --overwrite_output_dir to start over).", last_checkpoint)
 
-    # 4. Seed everything that samples.
+    # 4. Decide where each split comes from, from the CSVs' text: a missing split stops here, before any
+    #    model or image is loaded. Then seed everything that samples.
+    plan = plan_splits(data_args, training_args)
     set_seed(training_args.seed)
 
     # 5. Load the processor and the model; make their token ids and generation settings agree.

@@ -8,10 +8,10 @@ from transformers import AutoProcessor
 from htr.core.images import resolve_image_path
 from htr.data.dataset import (
     ImageTextTransform,
-    TrOCRCollator,
-    label_lengths,
     SplitPlan,
+    TrOCRCollator,
     hold_out,
+    label_lengths,
     load_splits,
     order_by_difficulty,
     read_csv,
