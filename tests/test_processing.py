@@ -4,6 +4,7 @@ deskew and crop to ink; a folder without it, or a model that reads images as the
 
 import json
 import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -186,3 +187,22 @@ def test_the_shipped_model_carries_this_repository_s_processor_code() -> None:
             f"{SHIPPED / name} differs from htr/core/{name}: run python -m htr.core.processing {SHIPPED}"
         )
     assert processor_attached(SHIPPED)
+
+
+def test_the_readme_s_habitual_snippet_reads_as_predict(
+    scans: list[Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README promises that this path reads exactly what htr.inference.predict reads: it does."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (snippet,) = [
+        block
+        for block in re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+        if "AutoProcessor.from_pretrained" in block
+    ]
+    assert "trust_remote_code=True" in snippet
+    _, expected = predict_reading(SHIPPED, scans[:1])
+    monkeypatch.chdir(ROOT)
+
+    exec(snippet.replace('"line.png"', repr(str(scans[0]))), {})
+
+    assert capsys.readouterr().out == expected[0] + "\n"
