@@ -509,9 +509,7 @@ def main(argv: list[str] | None = None) -> None:
         trainer.save_model()  # also saves the processor
         if trainer.is_world_process_zero():
             attach_pipeline(output_dir)  # so that pipeline("image-to-text", model=output_dir) works
-            attach_processor(
-                output_dir
-            )  # so that AutoProcessor(..., trust_remote_code=True) deskews and crops
+            attach_processor(output_dir)  # and AutoProcessor(..., trust_remote_code=True) reads the same way
         metrics = train_result.metrics
         metrics["train_samples"] = len(splits["train"])
         trainer.log_metrics("train", metrics)
