@@ -130,7 +130,7 @@ def test_a_model_without_reading_keys_reads_images_as_they_are_with_the_processo
     very pixels of the plain TrOCRProcessor (on RGB images) through it."""
     folder = tmp_path / "plain"
     shutil.copytree(tiny_model_dir, folder)
-    attach_processor(folder)
+    processing_module.main([str(folder)])  # python -m htr.core.processing FOLDER
     assert processor_attached(folder)
     processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
     assert type(processor).__name__ == "TrOCRLineProcessor"
