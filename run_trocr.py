@@ -33,6 +33,7 @@ from htr.core.errors import HTRError
 from htr.core.images import PixelLimitError, pixel_limit, resolve_image_path
 from htr.core.metrics import build_compute_metrics, decode
 from htr.core.pipeline import attach_pipeline
+from htr.core.processing import attach_processor
 from htr.core.reading import CROP_TO_INK, DESKEW, LineReading
 from htr.core.text import normalize_text
 from htr.data.augment import AugmentCurriculum, Augmenter
@@ -537,7 +538,8 @@ def main(argv: list[str] | None = None) -> None:
             splits=plan.describe(),
         ).write(output_dir)
 
-    # 8. Train; save the model with its processor and its image-to-text pipeline (htr/core/pipeline.py).
+    # 8. Train; save the model with its processor, its image-to-text pipeline (htr/core/pipeline.py) and the
+    # processor that reads lines the model's way (htr/core/processing.py).
     if training_args.do_train:
         checkpoint = training_args.resume_from_checkpoint or (
             str(last_checkpoint) if last_checkpoint else None
@@ -546,6 +548,7 @@ def main(argv: list[str] | None = None) -> None:
         trainer.save_model()  # also saves the processor
         if trainer.is_world_process_zero():
             attach_pipeline(output_dir)  # so that pipeline("image-to-text", model=output_dir) works
+            attach_processor(output_dir)  # and AutoProcessor(..., trust_remote_code=True) reads the same way
         metrics = train_result.metrics
         metrics["train_samples"] = len(splits["train"])
         trainer.log_metrics("train", metrics)
@@ -601,6 +604,7 @@ def main(argv: list[str] | None = None) -> None:
         if not training_args.do_train:
             trainer.save_model()  # an evaluation-only run still leaves a loadable, card-carrying folder
             attach_pipeline(output_dir)
+            attach_processor(output_dir)
         write_model_card(output_dir)
         if push_to_hub:
             repo_id = training_args.hub_model_id or output_dir.name

@@ -16,6 +16,7 @@ from huggingface_hub import ModelCard, metadata_load
 from PIL import Image
 
 from htr.core.pipeline import attach_pipeline
+from htr.core.processing import attach_processor
 from htr.hub.card import main, write_model_card
 from htr.training.modeling import build_tiny_model
 from htr.training.recipe import RunRecord
@@ -304,10 +305,35 @@ def test_pipeline_snippet_runs_when_the_pipeline_is_attached(
     assert capsys.readouterr().out.count("\n") == 2  # both reached their print
 
 
+def test_generate_snippet_loads_the_line_processor_when_it_is_attached(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model that crops to its ink, with processing.py attached (run_trocr.py, htr.hub.publish): the habitual
+    AutoProcessor + generate path reads it right with trust_remote_code, so the card shows that path."""
+    output_dir = write_run(tmp_path / "out", model_dir, metrics=METRICS)
+    attach_processor(output_dir)
+    config_path = output_dir / "config.json"
+    config_path.write_text(json.dumps({**json.loads(config_path.read_text()), "crop_to_ink": True}))
+    text = write_model_card(output_dir, "alice/trocr-iam").read_text(encoding="utf-8")
+    (snippet,) = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert 'AutoProcessor.from_pretrained("alice/trocr-iam", trust_remote_code=True)' in snippet
+    assert "TrOCRProcessor.from_pretrained" not in snippet and "LineReading.of" not in text
+    assert 'cut to its ink (`"crop_to_ink": true`), so `generate` sees exactly the' in text
+    sheet = Image.new("L", (400, 120), 255)
+    sheet.paste(0, (100, 50, 300, 70))  # a dark bar with wide margins, for the crop to cut to
+    sheet.save(tmp_path / "line.png")
+    monkeypatch.chdir(tmp_path)
+
+    exec(snippet.replace('"alice/trocr-iam"', repr(str(output_dir))), {})
+
+    assert capsys.readouterr().out.endswith("\n")  # reached the final print
+
+
 def test_usage_snippets_are_ruff_formatted(tmp_path: Path, model_dir: Path) -> None:
     """People paste them into formatted code, and this repository keeps a generated card under ruff's check."""
     output_dir = write_run(tmp_path / "out", model_dir, metrics=METRICS)
     attach_pipeline(output_dir)
+    attach_processor(output_dir)
     text = write_model_card(output_dir, "alice/trocr-iam").read_text(encoding="utf-8")
     for snippet in re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL):
         command = [sys.executable, "-m", "ruff", "format", "--config", str(ROOT / "pyproject.toml"), "-"]

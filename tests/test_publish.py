@@ -19,6 +19,7 @@ from transformers import VisionEncoderDecoderModel
 
 from htr.core import pipeline as pipeline_module
 from htr.core.pipeline import attach_pipeline, custom_pipelines
+from htr.core.processing import attach_processor, auto_map, processor_attached
 from htr.hub import publish as publish_module
 from htr.hub.card import build_model_card
 from htr.hub.publish import PublishError, files_to_upload, main, publish, publish_to_folder
@@ -33,6 +34,7 @@ MODEL = {
     "tokenizer.json",
     "tokenizer_config.json",
     "pipeline.py",
+    "processing.py",
     "reading.py",
 }
 CHECKPOINT = {
@@ -121,6 +123,13 @@ def test_uploads_exactly_the_allowlist(output_dir: Path) -> None:
         assert hub.uploaded[name] == Path(pipeline_module.__file__).with_name(name).read_bytes()
     assert json.loads(hub.uploaded["config.json"])["custom_pipelines"] == custom_pipelines()
     assert 'pipeline("image-to-text", model="alice/trocr-iam", trust_remote_code=True)' in card
+    # and the processor that reads lines the model's way: AutoProcessor(..., trust_remote_code=True)
+    assert (
+        hub.uploaded["processing.py"]
+        == Path(pipeline_module.__file__).with_name("processing.py").read_bytes()
+    )
+    assert json.loads(hub.uploaded["processor_config.json"])["auto_map"] == auto_map()
+    assert 'AutoProcessor.from_pretrained("alice/trocr-iam", trust_remote_code=True)' in card
 
 
 def test_uploaded_card_carries_the_metrics(output_dir: Path, tmp_path: Path) -> None:
@@ -159,6 +168,7 @@ def test_sharded_weights_upload_the_shards_and_index(output_dir: Path) -> None:
     (output_dir / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
     (output_dir / "README.md").write_text("card")
     attach_pipeline(output_dir)
+    attach_processor(output_dir)
 
     files = set(files_to_upload(output_dir))
 
@@ -237,7 +247,7 @@ def test_dry_run_sends_nothing(
     assert set(files) == MODEL
     printed = capsys.readouterr().out
     assert "model-index:" in printed and "# trocr-iam" in printed  # the card
-    assert "  pipeline.py\n" in printed and "  reading.py\n" in printed
+    assert "  pipeline.py\n" in printed and "  reading.py\n" in printed and "  processing.py\n" in printed
     for name in files:
         assert f"{(output_dir / name).stat().st_size:,}  {name}\n" in printed + "\n"
     assert "optimizer.pt" not in printed
@@ -386,6 +396,7 @@ def test_to_folder_writes_the_allowlist_only_with_the_runs_own_card(
     assert (folder / "model.safetensors").read_bytes() == (output_dir / "model.safetensors").read_bytes()
     assert not any(TOKEN.encode() in (folder / name).read_bytes() for name in MODEL)
     VisionEncoderDecoderModel.from_pretrained(folder)
+    assert processor_attached(folder)  # the shipped folder gets its processor this way
 
 
 def test_to_folder_replaces_an_old_model_folder_whole(output_dir: Path, tmp_path: Path) -> None:

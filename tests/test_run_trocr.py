@@ -100,6 +100,10 @@ def test_train_evaluate_predict_writes_metrics_predictions_and_checkpoints(train
         assert (output / name).read_bytes() == (ROOT / "htr" / "core" / name).read_bytes()
     custom = json.loads((output / "config.json").read_text())["custom_pipelines"]
     assert custom["image-to-text"]["impl"] == "pipeline.ImageToTextPipeline"
+    # So is the processor that reads lines the model's way: AutoProcessor(output, trust_remote_code=True).
+    assert (output / "processing.py").read_bytes() == (ROOT / "htr" / "core" / "processing.py").read_bytes()
+    processor_config = json.loads((output / "processor_config.json").read_text())
+    assert processor_config["auto_map"] == {"AutoProcessor": "processing.TrOCRLineProcessor"}
     run_config = json.loads((output / "run_config.json").read_text())
     assert run_config["precision"].startswith("fp32")  # fp16 asked, no CUDA here
     assert "training in fp32 instead" in result.stdout + result.stderr

@@ -22,6 +22,7 @@ from huggingface_hub.utils import validate_repo_id
 
 from htr.core.errors import HTRError
 from htr.core.pipeline import pipeline_attached
+from htr.core.processing import processor_attached
 from htr.core.reading import LineReading
 from htr.training.recipe import RunRecord
 
@@ -253,6 +254,7 @@ def build_model_card(output_dir: str | Path, repo_id: str | None = None) -> Mode
         decoding=decoding,
         generate_kwargs=generate_kwargs,
         pipeline=pipeline_attached(output_dir),
+        processor=processor_attached(output_dir),
         reading=LineReading.of(SimpleNamespace(**_read_json(output_dir / "config.json"))),
         generation_max_length=max_length,
         recipe=run.recipe,

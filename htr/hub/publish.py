@@ -14,6 +14,9 @@ allowlist of exact file names, computed here and passed to ``upload_folder``:
   ``pipeline("image-to-text", model=REPO, trust_remote_code=True)`` works (see :mod:`htr.core.pipeline`). It is code
   the downloader runs, so it is always this repository's own ``htr/core/pipeline.py``: like the card, it is attached
   afresh before every upload (which also fixes output dirs from before run_trocr.py attached it).
+* ``processing.py`` (with the same ``reading.py``): the processor that ``processor_config.json``'s ``auto_map``
+  names, so that ``AutoProcessor.from_pretrained(REPO, trust_remote_code=True)`` reads lines the model's way (see
+  :mod:`htr.core.processing`); attached afresh before every upload, like the pipeline.
 
 Left out on purpose: ``optimizer.pt``, ``scheduler.pt``, ``scaler.pt``, ``rng_state*.pth`` (pickles, twice the
 model's size, only useful to resume this run here); ``training_args.bin`` (pickle); ``trainer_state.json`` (log
@@ -53,6 +56,8 @@ from huggingface_hub.utils import validate_repo_id
 from htr.core.errors import HTRError
 from htr.core.pipeline import CALIBRATION_FILE, attach_pipeline
 from htr.core.pipeline import MODULE_FILES as PIPELINE_FILES
+from htr.core.processing import MODULE_FILES as PROCESSING_FILES
+from htr.core.processing import attach_processor
 from htr.hub.card import CardError, write_model_card
 
 logger = logging.getLogger(__name__)
@@ -73,6 +78,8 @@ PROCESSOR_FILES = (
     "added_tokens.json",
     "sentencepiece.bpe.model",
 )
+# The code files that travel with the weights (reading.py is in both lists).
+CODE_FILES = tuple(dict.fromkeys((*PIPELINE_FILES, *PROCESSING_FILES)))
 CHECKPOINT = re.compile(r"checkpoint-(\d+)")
 SHARD = re.compile(r"model-\d+-of-\d+\.safetensors")  # what save_pretrained names the shards
 # What an unreachable Hub raises: the HTTP client's transport errors (HfHubHTTPError, a subclass, is caught
@@ -112,10 +119,10 @@ def weight_files(folder: Path) -> list[str]:
 
 
 def model_files(folder: Path) -> list[str]:
-    """Weights, configs, processor files and the pipeline module in ``folder``, relative to it."""
+    """Weights, configs, processor files and the code modules in ``folder``, relative to it."""
     if not (folder / "config.json").is_file():
         raise PublishError(f"{folder} has no config.json: point at a finished run's output dir.")
-    names = (*CONFIG_FILES, *PROCESSOR_FILES, *PIPELINE_FILES, CALIBRATION_FILE)
+    names = (*CONFIG_FILES, *PROCESSOR_FILES, *CODE_FILES, CALIBRATION_FILE)
     configs = [name for name in names if (folder / name).is_file()]
     return [*weight_files(folder), *configs]
 
@@ -228,10 +235,12 @@ def _retry_command(
 
 
 def prepare_files(output_dir: Path, model_id: str, include_checkpoints: bool = False) -> list[str]:
-    """The local half of every publication, shared by the Hub upload and ``--to_folder``: attach the pipeline,
-    write the card naming ``model_id``, list the allowlisted files and check them for the token."""
+    """The local half of every publication, shared by the Hub upload and ``--to_folder``: attach the pipeline
+    and the processor, write the card naming ``model_id``, list the allowlisted files and check them for the token."""
     if (output_dir / "config.json").is_file():  # else files_to_upload says what is wrong
-        attach_pipeline(output_dir)  # before the card, whose usage snippet depends on it
+        attach_pipeline(output_dir)  # before the card, whose usage snippets depend on both
+    if (output_dir / "processor_config.json").is_file():
+        attach_processor(output_dir)
     try:
         write_model_card(output_dir, model_id)
     except CardError as error:
@@ -243,7 +252,7 @@ def prepare_files(output_dir: Path, model_id: str, include_checkpoints: bool = F
 
 def published_name(name: str) -> bool:
     """Whether a file called ``name`` can be one the allowlist publishes (checkpoints aside)."""
-    names = (CARD, SAFETENSORS, SAFETENSORS_INDEX, *CONFIG_FILES, *PROCESSOR_FILES, *PIPELINE_FILES)
+    names = (CARD, SAFETENSORS, SAFETENSORS_INDEX, *CONFIG_FILES, *PROCESSOR_FILES, *CODE_FILES)
     return name in (*names, CALIBRATION_FILE) or bool(SHARD.fullmatch(name))
 
 
