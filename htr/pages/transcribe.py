@@ -20,12 +20,15 @@ costs and the difference is the segmentation's share (missed, split or merged li
 """
 
 import argparse
+import functools
 import json
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -86,6 +89,15 @@ def is_fragment(line: Line) -> bool:
     return length < bottom - top
 
 
+@functools.cache
+def segmenter() -> Any:
+    """kraken's bundled baseline model, loaded once per process: ``blla.segment`` without a model loads it
+    again for every page (1-5 s a page on 2 CPU cores, see docs/pages.md)."""
+    from kraken.lib import vgsl
+
+    return vgsl.TorchVGSLModel.load_model(resources.files("kraken").joinpath("blla.mlmodel"))
+
+
 def segment(image: Image.Image, path: Path, device: str = "cpu") -> tuple[Page, int]:
     """kraken's default baseline segmentation: lines in kraken's reading order, and how many fragments
     (see :func:`is_fragment`) were left out."""
@@ -95,7 +107,7 @@ def segment(image: Image.Image, path: Path, device: str = "cpu") -> tuple[Page, 
         raise SystemExit(
             f"error: {path}: segmenting a page image needs kraken ({error}); {INSTALL_HINT}"
         ) from None
-    result = blla.segment(image, device=device)
+    result = blla.segment(image, model=segmenter(), device=device)
     page = Page(path, image.width, image.height)
     region_of = {}
     for kind, regions in result.regions.items():
