@@ -16,7 +16,8 @@ record).
 ``accelerate launch`` or ``torchrun``) takes pages ``k, k + n, ...``: every page is read by exactly one
 process, with the same code and settings as a one-process run. Each process writes its tally to
 ``OUT/records/process-K.json``; after ``wait_for_everyone()`` the main process merges them into
-``OUT/summary.json`` and ``failures.csv``. With several machines ``OUT`` must be a shared folder.
+``OUT/summary.json`` (``per_process``: which pages each process did, skipped and failed) and
+``failures.csv``. With several machines ``OUT`` must be a shared folder.
 """
 
 import csv
@@ -243,6 +244,8 @@ def finish(output_dir: Path, tally: Tally, state: Any, settings: dict[str, Any])
         write_failures(output_dir / FAILURES_NAME, [Failure(**f) for t in tallies for f in t["failures"]])
         summary = merge(tallies, settings)
         atomic_write(output_dir / SUMMARY_NAME, (json.dumps(summary, indent=1) + "\n").encode())
+        for index in range(state.num_processes):  # merged: a later run with fewer processes finds none stale
+            process_file(output_dir, index).unlink()
     state.wait_for_everyone()
     return json.loads((output_dir / SUMMARY_NAME).read_text(encoding="utf-8"))
 

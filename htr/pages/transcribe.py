@@ -3,6 +3,7 @@
     python -m htr.pages models/trocr-tiny-synthetic scans/ --output_dir pages_out
     python -m htr.pages MODEL letter.alto.xml --output_dir out          # re-read the file's own lines
     python -m htr.pages MODEL scans/ --output_dir out --ground_truth gt/  # + line P/R, page CER/WER
+    torchrun --nproc_per_node 2 -m htr.pages MODEL scans/ --output_dir out  # pages shared by 2 processes
 
 For each page: lines come from kraken's bundled baseline segmenter (``kraken/blla.mlmodel``, shipped
 in the kraken wheel, so this works offline) or from a given PAGE/ALTO file; each line is cut by
@@ -17,6 +18,10 @@ a detected line matches a ground-truth line when their polygons overlap with IoU
 greedy by IoU); precision and recall count matches. Page CER/WER compare the reading-order texts. The
 ground-truth lines are also cropped and read, so "CER on ground-truth lines" is what recognition alone
 costs and the difference is the segmentation's share (missed, split or merged lines, reading order).
+
+A run is an archive run (:mod:`htr.pages.archive`): a rerun skips the pages already complete, a page that
+fails is listed in ``OUT/failures.csv`` while the others go on (exit status 1), ``OUT/summary.json`` and one
+printed line sum the run up, and the processes of ``torchrun`` or ``accelerate launch`` share the pages.
 """
 
 import argparse
