@@ -227,3 +227,14 @@ def test_a_failed_write_leaves_no_file_under_its_final_name(pages, tmp_path, mon
     with pytest.raises(ZeroDivisionError):
         archive.atomic_write(out / "page00.txt", b"half")
     assert (out / "page00.txt").read_bytes() != b"half" and temporary_files(out) == []  # the old file stays
+
+
+def test_two_inputs_with_the_same_output_name_are_a_failure_not_an_overwrite(pages, tmp_path) -> None:
+    copy = tmp_path / "elsewhere" / "page00.xml"  # another folder's page00: it would write page00.* too
+    copy.parent.mkdir()
+    copy.write_bytes(pages[0].read_bytes())
+    (tmp_path / "elsewhere" / "page00.png").write_bytes(pages[0].with_suffix(".png").read_bytes())
+    entries = archive.plan([copy, pages[0], pages[1], pages[0]], transcribe.page_name)
+    assert sorted(entry.name for entry in entries) == ["page00", "page00", "page01"]  # one file twice is one
+    failed = [entry.failure for entry in entries if entry.failure]
+    assert len(failed) == 1 and failed[0].page == str(max(copy, pages[0])) and "page00.*" in failed[0].reason
