@@ -58,6 +58,8 @@ IOU_MATCH = 0.5
 IOU_SCALE = 0.25  # polygons are rasterised at this scale for IoU: exact enough at page resolution
 XML_SUFFIXES = (".xml",)
 INSTALL_HINT = "pip install -r requirements-pages.txt (see docs/pages.md)"
+# Pixels high a page is scaled to for kraken's network; kraken's model says 1800 (docs/pages.md, "An archive").
+SEGMENT_HEIGHT = 1800
 
 
 @dataclass
@@ -95,15 +97,25 @@ def is_fragment(line: Line) -> bool:
 
 
 @functools.cache
-def segmenter() -> Any:
-    """kraken's bundled baseline model, loaded once per process: ``blla.segment`` without a model loads it
-    again for every page (1-5 s a page on 2 CPU cores, see docs/pages.md)."""
+def segmenter(height: int = SEGMENT_HEIGHT) -> Any:
+    """kraken's bundled baseline model, loaded once per process (``blla.segment`` without a model loads it
+    again for every page), scaling pages to ``height`` pixels before its network.
+
+    The height is the one size knob kraken has: ``blla.segment`` scales every page to its model's input
+    height (1800 in the bundled model's metadata), so shrinking a page beforehand changes nothing, and the
+    lines come back in the page's own pixels whatever the height.
+    """
     from kraken.lib import vgsl
 
-    return vgsl.TorchVGSLModel.load_model(resources.files("kraken").joinpath("blla.mlmodel"))
+    model = vgsl.TorchVGSLModel.load_model(resources.files("kraken").joinpath("blla.mlmodel"))
+    batch, channels, _, width = model.input
+    model.input = (batch, channels, height, width)
+    return model
 
 
-def segment(image: Image.Image, path: Path, device: str = "cpu") -> tuple[Page, int]:
+def segment(
+    image: Image.Image, path: Path, device: str = "cpu", height: int = SEGMENT_HEIGHT
+) -> tuple[Page, int]:
     """kraken's default baseline segmentation: lines in kraken's reading order, and how many fragments
     (see :func:`is_fragment`) were left out."""
     try:
@@ -112,7 +124,7 @@ def segment(image: Image.Image, path: Path, device: str = "cpu") -> tuple[Page, 
         raise SystemExit(
             f"error: {path}: segmenting a page image needs kraken ({error}); {INSTALL_HINT}"
         ) from None
-    result = blla.segment(image, model=segmenter(), device=device)
+    result = blla.segment(image, model=segmenter(height), device=device)
     page = Page(path, image.width, image.height)
     region_of = {}
     for kind, regions in result.regions.items():
@@ -347,7 +359,7 @@ def page_name(path: Path) -> str:
 
 
 def read_page(
-    path: Path, recognise: Recogniser, truth_files: dict[str, Path], device: str
+    path: Path, recognise: Recogniser, truth_files: dict[str, Path], device: str, segment_height: int
 ) -> tuple[PageResult, Image.Image]:
     """One page read, segmented (an image input), cropped, recognised and, with ground truth, scored; each
     stage timed, and its error raised as ``archive.PageFailed`` naming the stage."""
@@ -361,7 +373,7 @@ def read_page(
     if page is None:
         start = time.perf_counter()
         with archive.stage("segmentation"):
-            page, fragments = segment(image, path, device)
+            page, fragments = segment(image, path, device, segment_height)
         timing.segmentation = time.perf_counter() - start
     with archive.stage("recognition"):
         skipped, stages = recognise_page(image, page, recognise)
@@ -455,7 +467,7 @@ def run(args: argparse.Namespace) -> list[PageResult]:
             continue
         archive.begin_page(output_dir, entry.name)
         try:
-            result, image = read_page(entry.path, recognise, truth_files, segment_device)
+            result, image = read_page(entry.path, recognise, truth_files, segment_device, args.segment_height)
             start = time.perf_counter()
             with archive.stage("writing"):
                 write_outputs(result, image, output_dir)
@@ -478,6 +490,7 @@ def run(args: argparse.Namespace) -> list[PageResult]:
         "device": str(model.device),
         "processes": state.num_processes,
         "threads_per_process": threads,
+        "segment_height": args.segment_height,
         "startup_seconds": startup,  # imports, model, plan: once per process
     }
     summary = archive.finish(output_dir, tally, state, settings)
@@ -511,6 +524,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--num_beams", type=int, help="Beam search width (default: the model's generation_config)."
     )
     parser.add_argument("--device", default="auto", help="auto (GPU if any), cpu or cuda. Default: auto.")
+    parser.add_argument(
+        "--segment_height",
+        type=int,
+        default=SEGMENT_HEIGHT,
+        help=f"Pixels high kraken scales a page to before its network (lower is faster). Default: {SEGMENT_HEIGHT}.",
+    )
     parser.add_argument(
         "--overwrite",
         action="store_true",
