@@ -20,11 +20,12 @@ predictions file per engine with a row per page (reading-order text against the 
 launched by torchrun for more than one process, default threads: the cores divided among the processes):
 pages/min end to end (start-up included) and from its ``summary.json`` (pages only), seconds per page and
 stage, line P/R and page CER per launch, and ``htr.evaluation.compare`` of each launch's page texts against
-the first launch's. ``--baseline DIR`` adds the ``htr.pages`` of another checkout (e.g. ``git archive COMMIT |
-tar -x -C DIR``), one process, first: before and after in the same window of a shared machine.
+the first launch's; each number of processes at each ``--segment_heights`` value. ``--baseline DIR`` adds the
+``htr.pages`` of another checkout (e.g. ``git archive COMMIT | tar -x -C DIR``), one process, first: before and
+after in the same window of a shared machine. ``--stride 5`` takes every 5th page, a sample across writers.
 
-    .venv-pages/bin/python benchmarks/page_reading.py --pages ../shared/real/hn2021/data --max_pages 4 \
-        --output_dir outputs/bench_archive --processes 1 2 --baseline /tmp/before
+    .venv-pages/bin/python benchmarks/page_reading.py --pages ../shared/real/hn2021/data --stride 5 \
+        --output_dir outputs/bench_archive --processes 2 1 --segment_heights 1200 1800 --baseline /tmp/before
 """
 
 import argparse
@@ -38,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -50,6 +52,7 @@ from htr.inference.predict import load, transcribe
 from htr.inference.predictions import write_predictions
 from htr.pages.layout import Page, read_layout
 from htr.pages.transcribe import (
+    SEGMENT_HEIGHT,
     PageResult,
     Timing,
     crop_page,
@@ -93,7 +96,13 @@ def page_texts(output_dir: Path, names: list[str]) -> list[str]:
 
 
 def time_htr_pages(
-    label: str, checkout: Path, model: str, truth: list[Path], output_dir: Path, processes: int
+    label: str,
+    checkout: Path,
+    model: str,
+    truth: list[Path],
+    output_dir: Path,
+    processes: int,
+    options: Sequence[str] = (),
 ) -> dict:
     """One launch of a checkout's ``python -m htr.pages`` on the pages: wall time, its stage timings and scores.
 
@@ -101,7 +110,15 @@ def time_htr_pages(
     """
     shutil.rmtree(output_dir, ignore_errors=True)
     images = [str(read_layout(path).image) for path in truth]
-    arguments = [model, *images, "--output_dir", str(output_dir), "--ground_truth", *map(str, truth)]
+    arguments = [
+        model,
+        *images,
+        "--output_dir",
+        str(output_dir),
+        "--ground_truth",
+        *map(str, truth),
+        *options,
+    ]
     launcher = [sys.executable]
     if processes > 1:
         with socket.socket() as sock:
@@ -155,17 +172,12 @@ def time_launches(args: argparse.Namespace, files: list[Path]) -> list[dict]:
         runs.append(
             time_htr_pages("baseline", args.baseline, args.model, files, args.output_dir / "baseline", 1)
         )
-    for processes in args.processes:
-        runs.append(
-            time_htr_pages(
-                f"{processes} process(es)",
-                ROOT,
-                args.model,
-                files,
-                args.output_dir / f"p{processes}",
-                processes,
-            )
-        )
+    for height in args.segment_heights:
+        for processes in args.processes:
+            label = f"{processes} process(es), height {height}"
+            options = ["--segment_height", str(height)]
+            out = args.output_dir / f"p{processes}_h{height}"
+            runs.append(time_htr_pages(label, ROOT, args.model, files, out, processes, options))
     truths = [page_text(read_layout(path).lines) for path in files]
     for run in runs[1:]:
         gain = compare(list(zip(truths, runs[0]["texts"], run["texts"], strict=True))).cer
@@ -238,6 +250,16 @@ def main() -> dict:
         help="Time python -m htr.pages itself with these numbers of processes instead (see above).",
     )
     parser.add_argument(
+        "--segment_heights",
+        type=int,
+        nargs="+",
+        default=[SEGMENT_HEIGHT],
+        help=f"With --processes: htr.pages --segment_height values to time. Default: {SEGMENT_HEIGHT}.",
+    )
+    parser.add_argument(
+        "--stride", type=int, default=1, help="Every STRIDE-th page (a sample across writers)."
+    )
+    parser.add_argument(
         "--baseline",
         type=Path,
         help="With --processes: a checkout whose htr.pages is timed first, one process.",
@@ -245,7 +267,7 @@ def main() -> dict:
     args = start(parser)
     if not args.pages.is_dir():
         raise SystemExit(f"error: {args.pages}: not a folder (point --pages at ground-truth PAGE/ALTO pages)")
-    files = sorted(args.pages.rglob("*.xml"))[: args.max_pages or None]
+    files = sorted(args.pages.rglob("*.xml"))[:: args.stride][: args.max_pages or None]
     if args.processes:
         return {"launches": time_launches(args, files)}
     model, processor = load(args.model, "cpu")
