@@ -83,8 +83,8 @@ def stage(name: str) -> Iterator[None]:
     """
     try:
         yield
-    except BadImageError as error:
-        raise PageFailed(name, error.reason, error.fix) from error
+    except BadImageError as error:  # the image's path: for a PAGE/ALTO input it is not the page's
+        raise PageFailed(name, f"{error.path}: {error.reason}", error.fix) from error
     except LayoutError as error:
         raise PageFailed(name, str(error), FIXES[name]) from error
     except Exception as error:  # one page's crash, of any type, must not stop the archive
