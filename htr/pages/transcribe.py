@@ -58,9 +58,9 @@ IOU_MATCH = 0.5
 IOU_SCALE = 0.25  # polygons are rasterised at this scale for IoU: exact enough at page resolution
 XML_SUFFIXES = (".xml",)
 INSTALL_HINT = "pip install -r requirements-pages.txt (see docs/pages.md)"
-# Pixels high a page is scaled to for kraken's network. Its model says 1800; at 1200, on hn2021 pages, the
-# segmentation takes half the time and finds lines better, at the same page CER (docs/pages.md, "An archive").
-SEGMENT_HEIGHT = 1200
+# Pixels high a page is scaled to for kraken's network: its model's own. 1200 halves the segmentation time and
+# scores better over all hn2021 pages, but misses lines of dense pages (docs/pages.md, "An archive").
+SEGMENT_HEIGHT = 1800
 
 
 @dataclass
@@ -529,8 +529,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--segment_height",
         type=int,
         default=SEGMENT_HEIGHT,
-        help=f"Pixels high kraken scales a page to before its network (its model's own: 1800; lower is faster). "
-        f"Default: {SEGMENT_HEIGHT}.",
+        help="Pixels high kraken scales a page to before its network (lower is faster, see docs/pages.md). "
+        f"Default: {SEGMENT_HEIGHT}, its model's own.",
     )
     parser.add_argument(
         "--overwrite",
