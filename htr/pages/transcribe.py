@@ -493,7 +493,7 @@ def run(args: argparse.Namespace) -> list[PageResult]:
         "processes": state.num_processes,
         "threads_per_process": threads,
         "segment_height": args.segment_height,
-        "startup_seconds": startup,  # imports, model, plan: once per process
+        "startup_seconds": startup,  # the main process's imports, model and plan
     }
     summary = archive.finish(output_dir, tally, state, settings)
     if state.is_main_process:
