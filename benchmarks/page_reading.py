@@ -15,14 +15,31 @@ segmenting again: another recogniser on exactly the same lines, in minutes inste
 Results: ``OUTPUT_DIR/pages_benchmark.json``, per-page PAGE/ALTO/overlay outputs beside it, and one
 predictions file per engine with a row per page (reading-order text against the ground truth's), which
 ``htr.evaluation.compare`` turns into a paired bootstrap interval over pages (printed at the end).
+
+``--processes 1 2`` times the page command itself instead (``python -m htr.pages`` with ``--ground_truth``,
+launched by torchrun for more than one process, default threads: the cores divided among the processes):
+pages/min end to end (start-up included) and from its ``summary.json`` (pages only), seconds per page and
+stage, line P/R and page CER per launch, and ``htr.evaluation.compare`` of each launch's page texts against
+the first launch's; each number of processes at each ``--segment_heights`` value. ``--baseline DIR`` adds the
+``htr.pages`` of another checkout (e.g. ``git archive COMMIT | tar -x -C DIR``), one process, first: before and
+after in the same window of a shared machine. ``--stride 5`` takes every 5th page, a sample across writers.
+
+    .venv-pages/bin/python benchmarks/page_reading.py --pages ../shared/real/hn2021/data --stride 5 \
+        --output_dir outputs/bench_archive --processes 2 1 --segment_heights 1200 1800 --baseline /tmp/before
 """
 
 import argparse
 import json
+import os
+import re
 import shutil
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,6 +52,7 @@ from htr.inference.predict import load, transcribe
 from htr.inference.predictions import write_predictions
 from htr.pages.layout import Page, read_layout
 from htr.pages.transcribe import (
+    SEGMENT_HEIGHT,
     PageResult,
     Timing,
     crop_page,
@@ -64,6 +82,146 @@ def with_texts(page: Page, lines, texts: list[str]) -> Page:
     return replace(page, lines=[replace(line, text=by_id.get(line.id, "")) for line in page.lines])
 
 
+ROOT = Path(__file__).resolve().parent.parent
+STAGE_PRINT = re.compile(r"segmentation ([\d.]+) s, cropping ([\d.]+) s, recognition ([\d.]+) s")
+
+
+def page_texts(output_dir: Path, names: list[str]) -> list[str]:
+    """The reading-order text of each page's NAME.txt, lines joined as ``page_text`` joins them."""
+    texts = []
+    for name in names:
+        lines = (output_dir / f"{name}.txt").read_text(encoding="utf-8").splitlines()
+        texts.append(" ".join(line for line in lines if line))
+    return texts
+
+
+def time_htr_pages(
+    label: str,
+    checkout: Path,
+    model: str,
+    truth: list[Path],
+    output_dir: Path,
+    processes: int,
+    options: Sequence[str] = (),
+) -> dict:
+    """One launch of a checkout's ``python -m htr.pages`` on the pages: wall time, its stage timings and scores.
+
+    Stage seconds come from summary.json, or, for a checkout without one, from its per-page printed lines.
+    """
+    shutil.rmtree(output_dir, ignore_errors=True)
+    images = [str(read_layout(path).image) for path in truth]
+    arguments = [
+        model,
+        *images,
+        "--output_dir",
+        str(output_dir),
+        "--ground_truth",
+        *map(str, truth),
+        *options,
+    ]
+    launcher = [sys.executable]
+    if processes > 1:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        launcher += [
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            str(processes),
+            "--master_port",
+            str(port),
+        ]
+    start_time = time.perf_counter()
+    result = subprocess.run(
+        [*launcher, "-m", "htr.pages", *arguments], cwd=checkout, capture_output=True, text=True, check=False
+    )
+    wall = time.perf_counter() - start_time
+    if result.returncode:
+        raise SystemExit(f"error: {label}: htr.pages failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+    summary_path = output_dir / "summary.json"
+    if summary_path.is_file():
+        summary = json.loads(summary_path.read_text())
+        seconds, steady = summary["seconds_per_page"], summary["pages_per_minute"]
+        threads = summary["threads_per_process"]
+    else:
+        printed = [list(map(float, found)) for found in STAGE_PRINT.findall(result.stdout)]
+        seconds = {
+            stage: statistics.fmean(row[column] for row in printed)
+            for column, stage in enumerate(("segmentation", "cropping", "recognition"))
+        }
+        steady, threads = None, "torch default"
+    return {
+        "label": label,
+        "processes": processes,
+        "threads_per_process": threads,
+        "pages": len(truth),
+        "wall_seconds": wall,
+        "pages_per_minute": 60 * len(truth) / wall,
+        "pages_per_minute_pages_only": steady,
+        "seconds_per_page": seconds,
+        "scores": json.loads((output_dir / "evaluation.json").read_text())["overall"],
+        "texts": page_texts(output_dir, [Path(image).stem for image in images]),
+    }
+
+
+def time_launches(args: argparse.Namespace, files: list[Path]) -> list[dict]:
+    """``--processes``: the page command under each launch (and ``--baseline``), its speed and its scores."""
+    runs = []
+    if args.baseline:
+        runs.append(
+            time_htr_pages("baseline", args.baseline, args.model, files, args.output_dir / "baseline", 1)
+        )
+    for height in args.segment_heights:
+        for processes in args.processes:
+            label = f"{processes} process(es), height {height}"
+            options = ["--segment_height", str(height)]
+            out = args.output_dir / f"p{processes}_h{height}"
+            runs.append(time_htr_pages(label, ROOT, args.model, files, out, processes, options))
+    truths = [page_text(read_layout(path).lines) for path in files]
+    for run in runs[1:]:
+        gain = compare(list(zip(truths, runs[0]["texts"], run["texts"], strict=True))).cer
+        run[f"page_cer_gain_over_{runs[0]['label']}"] = vars(gain)
+    uptime = os.getloadavg()
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    (args.output_dir / "launches.json").write_text(
+        json.dumps({"load_average": uptime, "runs": runs}, indent=1) + "\n"
+    )
+    stages = ("segmentation", "cropping", "recognition")
+    print_table(
+        f"{len(files)} pages, python -m htr.pages --ground_truth; load average after: {uptime[0]:.1f}",
+        [
+            "launch",
+            "threads/process",
+            "pages/min (end to end)",
+            "pages/min (pages only)",
+            *stages,
+            "P / R",
+            "page CER",
+        ],
+        [
+            [
+                run["label"],
+                run["threads_per_process"],
+                f"{run['pages_per_minute']:.2f}",
+                f"{run['pages_per_minute_pages_only']:.2f}" if run["pages_per_minute_pages_only"] else "-",
+                *(f"{run['seconds_per_page'].get(stage, 0):.2f} s" for stage in stages),
+                f"{run['scores']['precision']:.1f} / {run['scores']['recall']:.1f} %",
+                f"{run['scores']['cer']:.1f} %",
+            ]
+            for run in runs
+        ],
+    )
+    for run in runs[1:]:
+        gain = run[f"page_cer_gain_over_{runs[0]['label']}"]
+        print(
+            f"{run['label']} vs {runs[0]['label']}: page CER gain {gain['gain']:+.1f} points "
+            f"(95 % {gain['low']:+.1f} to {gain['high']:+.1f}), identical page texts: "
+            f"{run['texts'] == runs[0]['texts']}"
+        )
+    return runs
+
+
 def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="models/trocr-tiny-synthetic")
@@ -85,10 +243,33 @@ def main() -> dict:
         type=Path,
         help="Output dir of an earlier run: read its lines (NAME.xml) instead of running kraken again.",
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        nargs="*",
+        help="Time python -m htr.pages itself with these numbers of processes instead (see above).",
+    )
+    parser.add_argument(
+        "--segment_heights",
+        type=int,
+        nargs="+",
+        default=[SEGMENT_HEIGHT],
+        help=f"With --processes: htr.pages --segment_height values to time. Default: {SEGMENT_HEIGHT}.",
+    )
+    parser.add_argument(
+        "--stride", type=int, default=1, help="Every STRIDE-th page (a sample across writers)."
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="With --processes: a checkout whose htr.pages is timed first, one process.",
+    )
     args = start(parser)
     if not args.pages.is_dir():
         raise SystemExit(f"error: {args.pages}: not a folder (point --pages at ground-truth PAGE/ALTO pages)")
-    files = sorted(args.pages.rglob("*.xml"))[: args.max_pages or None]
+    files = sorted(args.pages.rglob("*.xml"))[:: args.stride][: args.max_pages or None]
+    if args.processes:
+        return {"launches": time_launches(args, files)}
     model, processor = load(args.model, "cpu")
     rows, workdir = [], Path(tempfile.mkdtemp())
     results_path = args.output_dir / "pages_benchmark.json"

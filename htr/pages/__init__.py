@@ -1,1 +1,1 @@
-"""Full pages: PAGE/ALTO layouts, line crops, and transcription of whole pages."""
+"""Full pages: PAGE/ALTO layouts, line crops, and transcription of whole pages and whole archives."""

@@ -3,6 +3,7 @@
     python -m htr.pages models/trocr-tiny-synthetic scans/ --output_dir pages_out
     python -m htr.pages MODEL letter.alto.xml --output_dir out          # re-read the file's own lines
     python -m htr.pages MODEL scans/ --output_dir out --ground_truth gt/  # + line P/R, page CER/WER
+    torchrun --nproc_per_node 2 -m htr.pages MODEL scans/ --output_dir out  # pages shared by 2 processes
 
 For each page: lines come from kraken's bundled baseline segmenter (``kraken/blla.mlmodel``, shipped
 in the kraken wheel, so this works offline) or from a given PAGE/ALTO file; each line is cut by
@@ -17,21 +18,30 @@ a detected line matches a ground-truth line when their polygons overlap with IoU
 greedy by IoU); precision and recall count matches. Page CER/WER compare the reading-order texts. The
 ground-truth lines are also cropped and read, so "CER on ground-truth lines" is what recognition alone
 costs and the difference is the segmentation's share (missed, split or merged lines, reading order).
+
+A run is an archive run (:mod:`htr.pages.archive`): a rerun skips the pages already complete, a page that
+fails is listed in ``OUT/failures.csv`` while the others go on (exit status 1), ``OUT/summary.json`` and one
+printed line sum the run up, and the processes of ``torchrun`` or ``accelerate launch`` share the pages.
 """
 
 import argparse
+import functools
 import json
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+from tqdm import tqdm
 
-from htr.core.images import IMAGE_SUFFIXES, BadImageError, open_image
+from htr.core.images import IMAGE_SUFFIXES, open_image
 from htr.core.metrics import error_rates
+from htr.pages import archive
 from htr.pages.layout import (
     LayoutError,
     Line,
@@ -48,15 +58,22 @@ IOU_MATCH = 0.5
 IOU_SCALE = 0.25  # polygons are rasterised at this scale for IoU: exact enough at page resolution
 XML_SUFFIXES = (".xml",)
 INSTALL_HINT = "pip install -r requirements-pages.txt (see docs/pages.md)"
+# Pixels high a page is scaled to for kraken's network (its model's own: 1800). Over the 41 hn2021 pages 1500
+# segments 1.4x faster with better line P/R and the same page CER; 1200 is faster still but misses lines of
+# dense pages (docs/pages.md, "An archive").
+SEGMENT_HEIGHT = 1500
 
 
 @dataclass
 class Timing:
-    """Seconds spent per stage on one page."""
+    """Seconds spent per stage on one page (``scoring``: reading the ground-truth lines for --ground_truth)."""
 
+    reading: float = 0.0
     segmentation: float = 0.0
     cropping: float = 0.0
     recognition: float = 0.0
+    scoring: float = 0.0
+    writing: float = 0.0
 
 
 @dataclass
@@ -68,6 +85,7 @@ class PageResult:
     timing: Timing
     skipped: list[str] = field(default_factory=list)
     scores: dict[str, float] = field(default_factory=dict)
+    fragments: int = 0
 
 
 def is_fragment(line: Line) -> bool:
@@ -80,7 +98,26 @@ def is_fragment(line: Line) -> bool:
     return length < bottom - top
 
 
-def segment(image: Image.Image, path: Path, device: str = "cpu") -> tuple[Page, int]:
+@functools.cache
+def segmenter(height: int = SEGMENT_HEIGHT) -> Any:
+    """kraken's bundled baseline model, loaded once per process (``blla.segment`` without a model loads it
+    again for every page), scaling pages to ``height`` pixels before its network.
+
+    The height is the one size knob kraken has: ``blla.segment`` scales every page to its model's input
+    height (1800 in the bundled model's metadata), so shrinking a page beforehand changes nothing, and the
+    lines come back in the page's own pixels whatever the height.
+    """
+    from kraken.lib import vgsl
+
+    model = vgsl.TorchVGSLModel.load_model(resources.files("kraken").joinpath("blla.mlmodel"))
+    batch, channels, _, width = model.input
+    model.input = (batch, channels, height, width)
+    return model
+
+
+def segment(
+    image: Image.Image, path: Path, device: str = "cpu", height: int = SEGMENT_HEIGHT
+) -> tuple[Page, int]:
     """kraken's default baseline segmentation: lines in kraken's reading order, and how many fragments
     (see :func:`is_fragment`) were left out."""
     try:
@@ -89,7 +126,7 @@ def segment(image: Image.Image, path: Path, device: str = "cpu") -> tuple[Page, 
         raise SystemExit(
             f"error: {path}: segmenting a page image needs kraken ({error}); {INSTALL_HINT}"
         ) from None
-    result = blla.segment(image, device=device)
+    result = blla.segment(image, model=segmenter(height), device=device)
     page = Page(path, image.width, image.height)
     region_of = {}
     for kind, regions in result.regions.items():
@@ -273,12 +310,19 @@ def draw_overlay(image: Image.Image, page: Page, max_side: int = 1600) -> Image.
 
 
 def write_outputs(result: PageResult, image: Image.Image, output_dir: Path) -> None:
-    """NAME.xml (PAGE), NAME.alto.xml (ALTO), NAME.txt, NAME.overlay.png."""
+    """NAME.overlay.png, NAME.txt, NAME.alto.xml (ALTO), NAME.xml (PAGE), each written whole or not at all,
+    in ``archive.OUTPUT_SUFFIXES``' order (see :mod:`htr.pages.archive`)."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / f"{result.name}.xml").write_bytes(to_page_xml(result.page))
-    (output_dir / f"{result.name}.alto.xml").write_bytes(to_alto_xml(result.page))
-    (output_dir / f"{result.name}.txt").write_text(result.page.text + "\n", encoding="utf-8")
-    draw_overlay(image, result.page).save(output_dir / f"{result.name}.overlay.png")
+    contents = {
+        ".overlay.png": archive.png_bytes(draw_overlay(image, result.page)),
+        ".txt": (result.page.text + "\n").encode("utf-8"),
+        ".alto.xml": to_alto_xml(result.page),
+        ".xml": to_page_xml(result.page),
+    }
+    for path, suffix in zip(
+        archive.output_paths(output_dir, result.name), archive.OUTPUT_SUFFIXES, strict=True
+    ):
+        archive.atomic_write(path, contents[suffix])
 
 
 def collect_inputs(inputs: Sequence[Path]) -> list[Path]:
@@ -311,24 +355,97 @@ def ground_truth_index(paths: Sequence[Path]) -> dict[str, Path]:
     return index
 
 
-def load_page(path: Path, device: str) -> tuple[Page, Image.Image, float, int]:
-    """The page's lines (from the XML, or segmented), its image, seconds segmenting, fragments left out."""
-    if path.suffix.lower() in XML_SUFFIXES:
-        try:
-            page = read_layout(path)
-        except LayoutError as error:
-            raise SystemExit(f"error: {error}") from None
-        return page, open_image(page.image), 0.0, 0
-    image = open_image(path)
+def page_name(path: Path) -> str:
+    """The NAME of a page's outputs: its image's file stem (for a PAGE/ALTO input, the image the file names)."""
+    return read_layout(path).image.stem if path.suffix.lower() in XML_SUFFIXES else path.stem
+
+
+def read_page(
+    path: Path, recognise: Recogniser, truth_files: dict[str, Path], device: str, segment_height: int
+) -> tuple[PageResult, Image.Image]:
+    """One page read, segmented (an image input), cropped, recognised and, with ground truth, scored; each
+    stage timed, and its error raised as ``archive.PageFailed`` naming the stage."""
+    timing = Timing()
     start = time.perf_counter()
-    page, fragments = segment(image, path, device)
-    return page, image, time.perf_counter() - start, fragments
+    with archive.stage("reading"):
+        page = read_layout(path) if path.suffix.lower() in XML_SUFFIXES else None
+        image = open_image(page.image if page else path)
+    timing.reading = time.perf_counter() - start
+    fragments = 0
+    if page is None:
+        start = time.perf_counter()
+        with archive.stage("segmentation"):
+            page, fragments = segment(image, path, device, segment_height)
+        timing.segmentation = time.perf_counter() - start
+    with archive.stage("recognition"):
+        skipped, stages = recognise_page(image, page, recognise)
+    timing.cropping, timing.recognition = stages.cropping, stages.recognition
+    result = PageResult(page.image.stem, page, timing, skipped, fragments=fragments)
+    truth_path = truth_files.get(page.image.stem)
+    if truth_files and truth_path is None:
+        tqdm.write(f"{path}: no ground truth for image {page.image.name} among --ground_truth files")
+    elif truth_path is not None:
+        start = time.perf_counter()
+        with archive.stage("scoring"):
+            truth, truth_read = read_layout(truth_path), read_layout(truth_path)
+            recognise_page(image, truth_read, recognise)
+            result.scores = evaluate(page, truth, truth_read)
+        timing.scoring = time.perf_counter() - start
+    return result, image
+
+
+def page_record(path: Path, result: PageResult, process: int) -> dict:
+    """What ``records/NAME.json`` keeps of a done page: enough for the summary and evaluation of later runs."""
+    return {
+        "page": result.name,
+        "source": str(path),
+        "process": process,
+        "lines": len(result.page.lines),
+        "fragments_left_out": result.fragments,
+        "lines_without_geometry": len(result.skipped),
+        "timing": vars(result.timing),
+        "scores": result.scores,
+    }
+
+
+def write_evaluation(output_dir: Path, entries: Sequence[archive.Entry]) -> None:
+    """evaluation.json over every complete page's scores, this run's and earlier runs'."""
+    records = [
+        archive.read_record(output_dir, entry.name)
+        for entry in entries
+        if entry.failure is None and archive.is_complete(output_dir, entry.name)
+    ]
+    scored = {record["page"]: record["scores"] for record in records if record["scores"]}
+    if len(scored) < len(records):
+        print(
+            f"{len(records) - len(scored)} complete pages have no scores (done without --ground_truth "
+            "or without a matching file): --overwrite scores them"
+        )
+    if not scored:
+        return
+    summary = summarise(list(scored.values()))
+    report = {"matching": f"polygon IoU >= {IOU_MATCH}, one-to-one", "overall": summary, "pages": scored}
+    archive.atomic_write(output_dir / "evaluation.json", (json.dumps(report, indent=2) + "\n").encode())
+    print(
+        f"{summary['pages']} pages: line precision {summary['precision']:.1f} %, recall {summary['recall']:.1f} % "
+        f"(IoU >= {IOU_MATCH}); page CER {summary['cer']:.1f} % "
+        f"(on ground-truth lines {summary['cer_truth_lines']:.1f} %: segmentation's share "
+        f"{summary['segmentation_share']:.0f} %). Per page: {output_dir / 'evaluation.json'}"
+    )
 
 
 def run(args: argparse.Namespace) -> list[PageResult]:
+    """Every page of this process's shard not yet complete; the merged summary; exit 1 if pages failed."""
+    started = time.perf_counter()
+    import torch
+
     from htr.inference import predict  # torch + transformers: imported when a model is used
 
-    model, processor = predict.load(args.model, args.device, args.backend)
+    gpu = args.device != "cpu" and torch.cuda.is_available()
+    state = archive.launch(cpu=not gpu)
+    threads = archive.set_threads(args.threads, state)
+    device = str(state.device) if gpu and args.device == "auto" else args.device
+    model, processor = predict.load(args.model, device, args.backend)
 
     def recognise(crops: list[Image.Image]) -> list[tuple[str, float]]:
         readings = predict.read_lines(
@@ -337,49 +454,57 @@ def run(args: argparse.Namespace) -> list[PageResult]:
         return [(reading.text, reading.confidence) for reading in readings]
 
     truth_files = ground_truth_index(args.ground_truth) if args.ground_truth else {}
-    results = []
-    for path in collect_inputs(args.inputs):
-        try:
-            page, image, seconds, fragments = load_page(path, "cpu" if args.device == "auto" else args.device)
-        except BadImageError as error:
-            print(f"skipped {path}: {error}")
+    entries = archive.plan(collect_inputs(args.inputs), page_name)
+    output_dir, segment_device = args.output_dir, "cpu" if args.device == "auto" else args.device
+    output_dir.mkdir(parents=True, exist_ok=True)
+    tally, results = archive.Tally(state.process_index), []
+    startup = time.perf_counter() - started
+    pages = archive.shard(entries, state)
+    for entry in tqdm(pages, unit="page", desc="pages", disable=not state.is_local_main_process):
+        if entry.failure is not None:
+            tally.failures.append(entry.failure)
             continue
-        skipped, timing = recognise_page(image, page, recognise)
-        timing.segmentation = seconds
-        result = PageResult(page.image.stem, page, timing, skipped)
-        if truth_files:
-            truth_path = truth_files.get(page.image.stem)
-            if truth_path is None:
-                print(f"{path}: no ground truth for image {page.image.name} among --ground_truth files")
-            else:
-                truth = read_layout(truth_path)
-                truth_read = read_layout(truth_path)
-                recognise_page(image, truth_read, recognise)
-                result.scores = evaluate(page, truth, truth_read)
-        write_outputs(result, image, args.output_dir)
+        if not args.overwrite and archive.is_complete(output_dir, entry.name):
+            tally.skipped.append(entry.name)
+            continue
+        archive.begin_page(output_dir, entry.name)
+        try:
+            result, image = read_page(entry.path, recognise, truth_files, segment_device, args.segment_height)
+            start = time.perf_counter()
+            with archive.stage("writing"):
+                write_outputs(result, image, output_dir)
+                result.timing.writing = time.perf_counter() - start
+                tally.record(output_dir, page_record(entry.path, result, state.process_index))
+        except archive.PageFailed as error:
+            tally.failures.append(error.failure(entry.path))
+            tqdm.write(f"{entry.path}: failed at {error.stage}: {error.reason}")
+            continue
         results.append(result)
-        print(
-            f"{path}: {len(page.lines)} lines ({fragments} fragments left out, {len(skipped)} without usable "
-            f"geometry) -> "
-            f"{args.output_dir / result.name}.xml; segmentation {timing.segmentation:.1f} s, "
-            f"cropping {timing.cropping:.1f} s, recognition {timing.recognition:.1f} s"
+        timing = result.timing
+        tqdm.write(
+            f"{entry.path}: {len(result.page.lines)} lines ({result.fragments} fragments left out, "
+            f"{len(result.skipped)} without usable geometry) -> {output_dir / result.name}.xml; "
+            f"segmentation {timing.segmentation:.1f} s, cropping {timing.cropping:.1f} s, "
+            f"recognition {timing.recognition:.1f} s"
         )
-    scored = [result.scores for result in results if result.scores]
-    if scored:
-        summary = summarise(scored)
-        report = {
-            "matching": f"polygon IoU >= {IOU_MATCH}, one-to-one",
-            "overall": summary,
-            "pages": {r.name: r.scores for r in results if r.scores},
-        }
-        (args.output_dir / "evaluation.json").write_text(
-            json.dumps(report, indent=2) + "\n", encoding="utf-8"
-        )
-        print(
-            f"{summary['pages']} pages: line precision {summary['precision']:.1f} %, recall {summary['recall']:.1f} % "
-            f"(IoU >= {IOU_MATCH}); page CER {summary['cer']:.1f} % "
-            f"(on ground-truth lines {summary['cer_truth_lines']:.1f} %: segmentation's share "
-            f"{summary['segmentation_share']:.0f} %). Per page: {args.output_dir / 'evaluation.json'}"
+    settings = {
+        "backend": args.backend,
+        "device": str(model.device),
+        "processes": state.num_processes,
+        "threads_per_process": threads,
+        "segment_height": args.segment_height,
+        "startup_seconds": startup,  # the main process's imports, model and plan
+    }
+    summary = archive.finish(output_dir, tally, state, settings)
+    if state.is_main_process:
+        if truth_files:
+            write_evaluation(output_dir, entries)
+        print(archive.summary_line(summary, output_dir))
+    if summary["failed"]:
+        raise SystemExit(
+            f"error: {summary['failed']} of {summary['pages']} pages failed; see {output_dir / archive.FAILURES_NAME}"
+            if state.is_main_process
+            else 1
         )
     return results
 
@@ -401,6 +526,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--num_beams", type=int, help="Beam search width (default: the model's generation_config)."
     )
     parser.add_argument("--device", default="auto", help="auto (GPU if any), cpu or cuda. Default: auto.")
+    parser.add_argument(
+        "--segment_height",
+        type=int,
+        default=SEGMENT_HEIGHT,
+        help="Pixels high kraken scales a page to before its network (lower is faster, see docs/pages.md). "
+        f"Default: {SEGMENT_HEIGHT} (the model's own: 1800).",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="Redo every page; by default pages whose outputs are complete are skipped (a rerun resumes).",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="Torch threads per process. Default: the machine's cores divided by its launched processes.",
+    )
     parser.add_argument(
         "--backend",
         choices=["torch", "onnx"],
