@@ -33,6 +33,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from htr.core.errors import HTRError
 from htr.core.images import BadImageError
 from htr.pages.layout import LayoutError
 
@@ -64,7 +65,7 @@ class Failure:
     fix: str
 
 
-class PageFailed(Exception):
+class PageFailed(HTRError, RuntimeError):
     """Raised by :func:`stage` so the page loop records the page and goes on to the next one."""
 
     def __init__(self, stage: str, reason: str, fix: str) -> None:
