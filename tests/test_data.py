@@ -117,6 +117,9 @@ def test_the_plan_says_which_splits_exist_before_anything_is_loaded(tmp_path):
         plan(columned, validation=10, test=10).describe()["test"]
         == f"rows of {columned} whose 'split' is test"
     )
+    only_test = tmp_path / "test_only.csv"
+    only_test.write_text("image,label,split\na.png,a,test\n")
+    assert plan(only_test, validation=10).available() == {"test"}  # no training rows: --do_train fails early
 
 
 def test_holding_out_every_writer_is_refused_with_the_percentages(tmp_path):

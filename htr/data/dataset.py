@@ -168,8 +168,9 @@ class SplitPlan:
 
     def available(self) -> set[str]:
         """The splits this plan yields."""
-        named = {name for name, path in self.files().items() if path}
-        return named | set(self.in_column) | set(self.drawn) | ({"train"} if self.train_file else set())
+        named = {name for name, path in self.files().items() if path and name != "train"}
+        trains = self.train_file and (not self.in_column or "train" in self.in_column)
+        return named | set(self.in_column) | set(self.drawn) | ({"train"} if trains else set())
 
     def files(self) -> dict[str, str | None]:
         return {"train": self.train_file, "validation": self.validation_file, "test": self.test_file}
