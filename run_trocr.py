@@ -218,8 +218,6 @@ class DataTrainingArguments:
                 f"--validation_split_percentage {shares['validation']:g} and --test_split_percentage "
                 f"{shares['test']:g} hold out everything: together they must stay below 100"
             )
-        if not 0 <= self.augment_strength <= 1:
-            raise RecipeError(f"--augment_strength {self.augment_strength:g} must be between 0 and 1")
 
 
 @dataclass
@@ -416,10 +414,12 @@ def main(argv: list[str] | None = None) -> None:
         elif last_checkpoint is not None and training_args.resume_from_checkpoint is None:
             logger.info("Resuming from %s (use --overwrite_output_dir to start over).", last_checkpoint)
 
-    # 4. Decide where each split comes from, from the CSVs' text: a missing split stops here, before any
-    #    model or image is loaded. Then seed everything that samples.
-    plan = plan_splits(data_args, training_args)
+    # 4. Seed everything that samples. Decide where each split comes from, from the CSVs' text, and build the
+    #    augmentation: a missing split, an unknown transform or a strength outside 0-1 stops here, before any
+    #    model or image is loaded.
     set_seed(training_args.seed)
+    plan = plan_splits(data_args, training_args)
+    augmenter = Augmenter(data_args.augment, data_args.augment_strength, seed=training_args.seed)
 
     # 5. Load the processor and the model; make their token ids and generation settings agree.
     hub_kwargs = {"cache_dir": model_args.cache_dir, "revision": model_args.model_revision}
@@ -479,7 +479,6 @@ def main(argv: list[str] | None = None) -> None:
     if data_args.curriculum_column and "train" in splits:
         splits["train"] = order_by_difficulty(splits["train"], data_args.curriculum_column, sources["train"])
         logger.info("Curriculum: training rows ordered by '%s', easiest first.", data_args.curriculum_column)
-    augmenter = Augmenter(data_args.augment, data_args.augment_strength, seed=training_args.seed)
     model_inputs = {
         name: dataset.with_transform(
             ImageTextTransform(
