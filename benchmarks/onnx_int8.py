@@ -12,7 +12,8 @@ Variants of the same fp32 export (``htr.inference.export``), each read by ``Onnx
   the fp32 export's own ``generate()`` feeds it while reading 8 lines (every third step).
 
 Batch 16, ``--new_tokens`` forced per line, backends alternated in ABBA order; also the encoder alone.
-Exports are cached under ``$TMPDIR/htr-bench/int8`` (export ~1 min, static calibration several).
+The fp32 export is ``benchmarks/inference.py``'s (``$TMPDIR/htr-bench``), the variants are cached under
+``$TMPDIR/htr-bench/int8`` (export ~1 min, static calibration several).
 """
 
 import argparse
@@ -24,6 +25,7 @@ from pathlib import Path
 import torch
 from _common import CACHE, interleaved, median, print_table, spread, start, trocr_architecture
 from _common import trocr_processor as base_processor
+from inference import exported
 from onnxruntime.quantization import (
     CalibrationDataReader,
     CalibrationMethod,
@@ -77,8 +79,7 @@ def decoder_feeds(folder: Path, pixel_values: torch.Tensor, new_tokens: int) -> 
 
 
 def dynamic(out: Path, _: torch.Tensor, __: int) -> None:
-    for name in GRAPHS:
-        quantize_dynamic(out / name, out / name, weight_type=QuantType.QInt8)
+    export.quantize_int8([out / name for name in GRAPHS])
 
 
 def pre_dynamic_pc(out: Path, _: torch.Tensor, __: int) -> None:
@@ -91,7 +92,7 @@ def static_pc(out: Path, calibration: torch.Tensor, new_tokens: int) -> None:
     feeds = {
         # 4 lines, one per feed: MinMax keeps every activation of every feed (GBs per ViT-B image) until the end.
         ENCODER_FILE: [{"pixel_values": calibration[i : i + 1].numpy()} for i in range(4)],
-        DECODER_FILE: decoder_feeds(FOLDER / "fp32", calibration[:8], new_tokens),
+        DECODER_FILE: decoder_feeds(out, calibration[:8], new_tokens),  # out is still fp32 here
     }
     for name in GRAPHS:
         quant_pre_process(out / name, out / name)
@@ -116,11 +117,11 @@ VARIANTS: dict[str, Callable[[Path, torch.Tensor, int], None]] = {
 }
 
 
-def variant(name: str, calibration: torch.Tensor, new_tokens: int) -> Path:
+def variant(name: str, fp32: Path, calibration: torch.Tensor, new_tokens: int) -> Path:
     """The cached export for one variant, quantised from a copy of the fp32 export."""
     out = FOLDER / name
     if not (out / MANIFEST_FILE).is_file():
-        shutil.copytree(FOLDER / "fp32", out, dirs_exist_ok=True)
+        shutil.copytree(fp32, out, dirs_exist_ok=True)
         started = time.perf_counter()
         VARIANTS[name](out, calibration, new_tokens)
         print(f"{name}: quantised in {time.perf_counter() - started:.0f} s", flush=True)
@@ -138,35 +139,27 @@ def main() -> None:
     torch.manual_seed(0)
     model = trocr_architecture("base").eval()
     processor = base_processor()
-    if not (FOLDER / "fp32" / MANIFEST_FILE).is_file():
-        export.export(model, processor, FOLDER / "fp32")
-        export.write_manifest(FOLDER / "fp32", "trocr-base-shaped", None)
+    fp32 = exported("trocr-base-shaped", model, processor, quantize=False)
     csv = generate(FOLDER / "lines", args.calibration_images + args.images, fonts="train", seed=1)
     images = [open_image(csv.parent / row["image"]) for row in read_csv(csv)]
     pixel_values = processor.image_processor(images, return_tensors="pt").pixel_values
     calibration, timed = pixel_values[: args.calibration_images], pixel_values[args.calibration_images :]
-    folders = {"ONNX fp32": FOLDER / "fp32"}
-    folders |= {f"ONNX int8 {name}": variant(name, calibration, args.new_tokens) for name in VARIANTS}
+    folders = {"ONNX fp32": fp32}
+    folders |= {f"ONNX int8 {name}": variant(name, fp32, calibration, args.new_tokens) for name in VARIANTS}
     models = {"PyTorch fp32": model} | {name: OnnxTrOCR(folder) for name, folder in folders.items()}
 
+    tokens = {"min_new_tokens": args.new_tokens, "max_new_tokens": args.new_tokens}
     with torch.inference_mode():
-        reference = model.generate(timed[:4], min_new_tokens=args.new_tokens, max_new_tokens=args.new_tokens)
+        reference = model.generate(timed[:4], **tokens)
         agree = {
-            name: float(
-                (
-                    m.generate(timed[:4], min_new_tokens=args.new_tokens, max_new_tokens=args.new_tokens)
-                    == reference
-                )
-                .float()
-                .mean()
-            )
+            name: float((m.generate(timed[:4], **tokens) == reference).float().mean())
             for name, m in models.items()
         }
 
     @torch.inference_mode()
     def read(candidate) -> float:
         started = time.perf_counter()
-        candidate.generate(timed, min_new_tokens=args.new_tokens, max_new_tokens=args.new_tokens)
+        candidate.generate(timed, **tokens)
         return len(timed) / (time.perf_counter() - started)
 
     @torch.inference_mode()
