@@ -107,7 +107,9 @@ def time_htr_pages(
     """One launch of a checkout's ``python -m htr.pages`` on the pages: wall time, its stage timings and scores.
 
     Stage seconds come from summary.json, or, for a checkout without one, from its per-page printed lines.
+    Paths are made absolute: the command runs in the checkout (``model`` is found there, e.g. its own copy).
     """
+    truth, output_dir = [path.resolve() for path in truth], output_dir.resolve()
     shutil.rmtree(output_dir, ignore_errors=True)
     images = [str(read_layout(path).image) for path in truth]
     arguments = [
