@@ -11,12 +11,14 @@ Variants of the same fp32 export (``htr.inference.export``), each read by ``Onnx
   channel, MinMax) calibrated on synthetic lines: the encoder on 4 lines' pixels, the decoder on the inputs
   the fp32 export's own ``generate()`` feeds it while reading 8 lines (every third step).
 
-Batch 16, ``--new_tokens`` forced per line, backends alternated in ABBA order; also the encoder alone.
+Batch 16, ``--new_tokens`` forced per line, backends alternated in ABBA order; also the encoder alone. One
+export is open at a time (opened and warmed up on one line before each timing).
 The fp32 export is ``benchmarks/inference.py``'s (``$TMPDIR/htr-bench``), the variants are cached under
 ``$TMPDIR/htr-bench/int8`` (export ~1 min, static calibration several).
 """
 
 import argparse
+import gc
 import shutil
 import time
 from collections.abc import Callable
@@ -129,6 +131,27 @@ def variant(name: str, fp32: Path, calibration: torch.Tensor, new_tokens: int) -
     return out
 
 
+class OneAtATime:
+    """The PyTorch model, and one ONNX export's sessions at a time, warmed up on one line before timing:
+    the arenas of four ViT-B export pairs at batch 16 held together outgrew 24 GB (OOM-killed)."""
+
+    def __init__(self, model: torch.nn.Module, folders: dict[str, Path], warm_up: torch.Tensor) -> None:
+        self.model, self.folders, self.warm_up = model, folders, warm_up
+        self.name: str | None = None
+        self.onnx: OnnxTrOCR | None = None
+
+    def __call__(self, name: str) -> torch.nn.Module | OnnxTrOCR:
+        if name not in self.folders:
+            return self.model
+        if name != self.name:
+            self.onnx = None  # free the previous sessions before opening the next
+            gc.collect()
+            self.onnx, self.name = OnnxTrOCR(self.folders[name]), name
+            with torch.inference_mode():
+                self.onnx.generate(self.warm_up, max_new_tokens=2)
+        return self.onnx
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--new_tokens", type=int, default=12, help="Tokens per line, forced.")
@@ -146,24 +169,27 @@ def main() -> None:
     calibration, timed = pixel_values[: args.calibration_images], pixel_values[args.calibration_images :]
     folders = {"ONNX fp32": fp32}
     folders |= {f"ONNX int8 {name}": variant(name, fp32, calibration, args.new_tokens) for name in VARIANTS}
-    models = {"PyTorch fp32": model} | {name: OnnxTrOCR(folder) for name, folder in folders.items()}
+    names = ["PyTorch fp32", *folders]
+    loaded = OneAtATime(model, folders, timed[:1])
 
     tokens = {"min_new_tokens": args.new_tokens, "max_new_tokens": args.new_tokens}
     with torch.inference_mode():
         reference = model.generate(timed[:4], **tokens)
         agree = {
-            name: float((m.generate(timed[:4], **tokens) == reference).float().mean())
-            for name, m in models.items()
+            name: float((loaded(name).generate(timed[:4], **tokens) == reference).float().mean())
+            for name in names
         }
 
     @torch.inference_mode()
-    def read(candidate) -> float:
+    def read(name: str) -> float:
+        candidate = loaded(name)
         started = time.perf_counter()
         candidate.generate(timed, **tokens)
         return len(timed) / (time.perf_counter() - started)
 
     @torch.inference_mode()
-    def encode(candidate) -> float:
+    def encode(name: str) -> float:
+        candidate = loaded(name)
         started = time.perf_counter()
         if isinstance(candidate, OnnxTrOCR):
             candidate.encoder_session.run(None, {"pixel_values": timed.numpy()})
@@ -172,11 +198,11 @@ def main() -> None:
         return len(timed) / (time.perf_counter() - started)
 
     runs = {
-        part: interleaved({n: lambda m=m, f=f: f(m) for n, m in models.items()}, args.repeats)
+        part: interleaved({n: lambda n=n, f=f: f(n) for n in names}, args.repeats)
         for part, f in (("generate", read), ("encoder", encode))
     }
     rows = []
-    for name in models:
+    for name in names:
         size = sum((folders[name] / g).stat().st_size for g in GRAPHS) / 1e6 if name in folders else None
         rows.append(
             [
