@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from _common import CACHE, interleaved, median, print_table, spread, start, trocr_architecture
+from _common import CACHE, interleaved, median, print_table, spread, start, synthetic_csv, trocr_architecture
 from _common import trocr_processor as base_processor
 from inference import exported
 from onnxruntime.quantization import (
@@ -38,7 +38,6 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from data_prep.synthetic import generate
 from htr.core.images import open_image
 from htr.data.dataset import read_csv
 from htr.inference import export
@@ -163,7 +162,7 @@ def main() -> None:
     model = trocr_architecture("base").eval()
     processor = base_processor()
     fp32 = exported("trocr-base-shaped", model, processor, quantize=False)
-    csv = generate(FOLDER / "lines", args.calibration_images + args.images, fonts="train", seed=1)
+    csv = synthetic_csv(args.calibration_images + args.images, seed=1)
     images = [open_image(csv.parent / row["image"]) for row in read_csv(csv)]
     pixel_values = processor.image_processor(images, return_tensors="pt").pixel_values
     calibration, timed = pixel_values[: args.calibration_images], pixel_values[args.calibration_images :]
